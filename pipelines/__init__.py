@@ -1,0 +1,1 @@
+"""Apache Beam pipelines: preprocess raw photos, bulk-inpaint with the exported model."""

@@ -1,0 +1,44 @@
+"""Structural inpainting at scale: what `pip install .` and Dataflow workers (`--setup_file`) install.
+
+Exact versions of everything, direct and transitive, are pinned in constraints.txt:
+`pip install -c constraints.txt .` resolves the same set on every machine.
+"""
+import setuptools
+
+REQUIRED = [
+    "tensorflow==2.21.0",
+    "apache-beam[gcp]==2.77.0",
+    "tfx-bsl==1.21.0",
+    # Beam's TensorFlow inference module imports it.
+    "tensorflow-hub==0.16.1",
+    # Fast CRC for TFRecord writes through Beam.
+    "google-crc32c==1.9.0",
+    "pillow==12.3.0",
+    "numpy==2.4.6",
+    # SSIM and PSNR for the hole metrics.
+    "scikit-image==0.26.0",
+]
+
+EXTRAS = {
+    # The embedded sample photos, ImageNet VGG16 weights (ONNX), the classical baselines, reports.
+    "demo": [
+        "mvtb-data==1.6.1",
+        "scikit-learn==1.9.1",
+        "matplotlib==3.11.2",
+        "onnx==1.23.2",
+        "opencv-python-headless==5.0.0.93",
+        "tensorboard==2.21.0",
+    ],
+    "test": ["pytest==9.2.0"],
+}
+
+setuptools.setup(
+    name="structural-inpainting",
+    version="0.1.0",
+    description="Structural inpainting (context encoder + structural loss) at scale on Apache Beam",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "model", "model.*",
+                                               "tfrecords", "tfrecords.*"]),
+    install_requires=REQUIRED,
+    extras_require=EXTRAS,
+)
