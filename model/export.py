@@ -1,0 +1,105 @@
+"""Exports a trained generator as a SavedModel that inpaints uint8 images.
+
+Signatures:
+- `serving_default`: `images` uint8 (N,S,S,3) -> `inpainted` uint8 (N,S,S,3) (only the hole replaced)
+  and `patch` uint8 (N,P,P,3) (the generator's whole predicted centre patch).
+- `serve_examples`: `examples` string (N,) serialized records (tfrecords/ format) -> the same, for
+  tfx-bsl RunInference and TF Serving.
+`inpainting.json` beside it records the geometry and how the model was trained.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import keras
+import tensorflow as tf
+from apache_beam.io.filesystems import FileSystems
+
+from tfrecords.geometry import Geometry
+from tfrecords.schema import parse_examples
+
+METADATA = "inpainting.json"
+
+
+def to_unit_range(images: tf.Tensor) -> tf.Tensor:
+    """uint8 [0,255] -> float32 [-1,1], the generator's input range."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def to_uint8(images: tf.Tensor) -> tf.Tensor:
+    """float [-1,1] -> uint8 [0,255], rounded and clipped."""
+    scaled = (tf.cast(images, tf.float32) + 1.0) * 127.5
+    return tf.cast(tf.clip_by_value(tf.round(scaled), 0.0, 255.0), tf.uint8)
+
+
+def fill_hole(images: tf.Tensor, geometry: Geometry) -> tf.Tensor:
+    """Paints the hole with the fill colour, whatever the caller left there (uint8 in, uint8 out)."""
+    fill = tf.broadcast_to(tf.constant(geometry.fill_rgb, tf.uint8), tf.shape(images))
+    return tf.where(hole_mask(geometry), fill, images)
+
+
+def hole_mask(geometry: Geometry) -> tf.Tensor:
+    """A (S,S,1) boolean mask, True inside the hole."""
+    top, left, bottom, right = geometry.hole_box
+    s = geometry.image_size
+    rows = tf.range(s)[:, None]
+    cols = tf.range(s)[None, :]
+    inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+    return inside[:, :, None]
+
+
+def inpaint(generator: keras.Model, images: tf.Tensor, geometry: Geometry) -> dict[str, tf.Tensor]:
+    """The whole inference path: fill, predict the centre patch, paste its hole part back."""
+    masked = fill_hole(images, geometry)
+    patch = to_uint8(generator(to_unit_range(masked), training=False))
+    top, left, _, _ = geometry.patch_box
+    s, p = geometry.image_size, geometry.patch_size
+    placed = tf.pad(patch, [[0, 0], [top, s - top - p], [left, s - left - p], [0, 0]])
+    return {"inpainted": tf.where(hole_mask(geometry), placed, masked), "patch": patch}
+
+
+def export_saved_model(generator: keras.Model, geometry: Geometry, path: str,
+                       metadata: dict[str, Any] | None = None) -> str:
+    """Writes the SavedModel and its `inpainting.json` to `path` (local or gs://)."""
+    s = geometry.image_size
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+
+    def serve_images(images):
+        return inpaint(generator, images, geometry)
+
+    def serve_examples(examples):
+        return inpaint(generator, parse_examples(examples, geometry, with_truth=False)["masked"], geometry)
+
+    # The first endpoint added becomes `serving_default`.
+    archive.add_endpoint("serve_images", serve_images,
+                         input_signature=[tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")])
+    archive.add_endpoint("serve_examples", serve_examples,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    archive.write_out(path, verbose=False)
+    write_metadata(path, {**(metadata or {}), "geometry": geometry.to_dict()})
+    return path
+
+
+def write_metadata(path: str, metadata: dict[str, Any]) -> None:
+    with FileSystems.create(FileSystems.join(path, METADATA)) as f:
+        f.write(json.dumps(metadata, indent=2, sort_keys=True).encode() + b"\n")
+
+
+def read_metadata(path: str) -> dict[str, Any]:
+    with FileSystems.open(FileSystems.join(path, METADATA)) as f:
+        return json.loads(f.read())
+
+
+def load_geometry(path: str) -> Geometry:
+    return Geometry.from_dict(read_metadata(path)["geometry"])
+
+
+def load_inpainter(path: str):
+    """Loads the export in this process: returns (serving_default function, geometry)."""
+    if not FileSystems.exists(FileSystems.join(path, "saved_model.pb")):
+        raise FileNotFoundError(f"no SavedModel at {path}: train and export first (make train)")
+    loaded = tf.saved_model.load(path)
+    return loaded.signatures["serving_default"], load_geometry(path)

@@ -1,0 +1,51 @@
+"""Inpainting quality on the hole (and the whole centre patch), as DESIGN.md defines it.
+
+PSNR uses a peak of 255; L1 and L2 are the mean absolute and mean squared error with pixels scaled
+to [0, 1], so they read as fractions of the range (the context encoder paper's "mean L1/L2 loss").
+SSIM is scikit-image's (7x7 windows, per channel, averaged).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from tfrecords.geometry import Box, Geometry, crop
+
+# Identical regions have infinite PSNR, which JSON cannot hold.
+MAX_PSNR_DB = 100.0
+NAMES = ("psnr", "ssim", "l1", "l2")
+
+
+def region_metrics(predicted: np.ndarray, truth: np.ndarray, box: Box) -> dict[str, float]:
+    """PSNR, SSIM, L1, L2 of one uint8 (H,W,3) image pair inside `box`."""
+    if predicted.shape != truth.shape:
+        raise ValueError(f"shapes differ: {predicted.shape} vs {truth.shape}")
+    a = crop(predicted, box).astype(np.float64)
+    b = crop(truth, box).astype(np.float64)
+    diff = (a - b) / 255.0
+    mse = float(np.mean(diff**2))
+    psnr = MAX_PSNR_DB if mse == 0 else min(MAX_PSNR_DB, 10.0 * np.log10(1.0 / mse))
+    ssim = structural_similarity(a, b, channel_axis=-1, data_range=255.0)
+    return {"psnr": float(psnr), "ssim": float(ssim), "l1": float(np.mean(np.abs(diff))), "l2": mse}
+
+
+def inpainting_metrics(predicted: np.ndarray, truth: np.ndarray, geometry: Geometry) -> dict[str, dict[str, float]]:
+    """Metrics on the hole (what is judged) and on the whole patch (comparable to published CE figures)."""
+    return {
+        "hole": region_metrics(predicted, truth, geometry.hole_box),
+        "patch": region_metrics(predicted, truth, geometry.patch_box),
+    }
+
+
+def mean_metrics(per_image: Iterable[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:
+    """Averages `inpainting_metrics` results over images; adds the image count."""
+    rows = list(per_image)
+    if not rows:
+        raise ValueError("no images to average")
+    out: dict[str, dict[str, float]] = {}
+    for region in rows[0]:
+        out[region] = {name: float(np.mean([r[region][name] for r in rows])) for name in NAMES}
+    out["count"] = len(rows)  # type: ignore[assignment]
+    return out
