@@ -1,0 +1,90 @@
+"""Classical inpainting baselines that any user can run, on the same masked uint8 images as the model.
+
+Each baseline takes a masked (S,S,3) uint8 image and its geometry and returns the whole inpainted
+uint8 image; only the hole differs from the input.
+
+- `mean_fill`: the hole painted with the mean colour of the image's own visible context. The
+  geometry's fill colour (the training set's mean, what the network sees in the hole) is a constant
+  that ignores the image, so as a baseline it only measures how far photos are from one purple-grey;
+  the per-image mean is the best a constant fill can do without the truth, hence the fairer lower
+  bar. Measured on 45 crops of scikit-image photos: hole PSNR 16.0 dB with the context mean against
+  12.4 dB with the fill colour.
+- `telea`, `navier_stokes`: OpenCV's `cv2.inpaint` (Telea's fast marching method; Bertalmio's
+  Navier-Stokes method). The neighbourhood radius defaults to 5 px: on the same crops radius 5 gives
+  Telea 17.5 dB (NS 17.3) at about 15 ms per image, radius 10 only 0.2 dB more at 3x the time,
+  radius 1-3 up to 0.9 dB less.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from tfrecords.geometry import Geometry
+
+DEFAULT_RADIUS = 5
+
+# Display order: the simplest first.
+LABELS = {
+    "mean_fill": "Mean colour fill",
+    "telea": "OpenCV Telea",
+    "navier_stokes": "OpenCV Navier-Stokes",
+}
+
+Baseline = Callable[[np.ndarray, Geometry], np.ndarray]
+
+
+def hole_mask(geometry: Geometry) -> np.ndarray:
+    """A (S,S) uint8 mask, 255 inside the hole, as `cv2.inpaint` wants it."""
+    mask = np.zeros((geometry.image_size, geometry.image_size), np.uint8)
+    top, left, bottom, right = geometry.hole_box
+    mask[top:bottom, left:right] = 255
+    return mask
+
+
+def mean_fill(masked: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The hole painted with the mean colour of the visible pixels."""
+    _check(masked, geometry)
+    visible = hole_mask(geometry) == 0
+    colour = np.round(masked[visible].reshape(-1, 3).mean(axis=0)).astype(np.uint8)
+    out = masked.copy()
+    out[~visible] = colour
+    return out
+
+
+def telea(masked: np.ndarray, geometry: Geometry, radius: int = DEFAULT_RADIUS) -> np.ndarray:
+    """OpenCV's fast marching inpainting (Telea 2004)."""
+    return _opencv(masked, geometry, radius, cv2.INPAINT_TELEA)
+
+
+def navier_stokes(masked: np.ndarray, geometry: Geometry, radius: int = DEFAULT_RADIUS) -> np.ndarray:
+    """OpenCV's fluid-dynamics inpainting (Bertalmio, Bertozzi, Sapiro 2001)."""
+    return _opencv(masked, geometry, radius, cv2.INPAINT_NS)
+
+
+def run_baselines(masked: np.ndarray, geometry: Geometry, radius: int = DEFAULT_RADIUS) -> dict[str, np.ndarray]:
+    """Every baseline's inpainted image, keyed like `LABELS`."""
+    return {
+        "mean_fill": mean_fill(masked, geometry),
+        "telea": telea(masked, geometry, radius),
+        "navier_stokes": navier_stokes(masked, geometry, radius),
+    }
+
+
+def _opencv(masked: np.ndarray, geometry: Geometry, radius: int, method: int) -> np.ndarray:
+    _check(masked, geometry)
+    if radius < 1:
+        raise ValueError(f"inpainting radius must be >= 1 px, got {radius}")
+    mask = hole_mask(geometry)
+    # The channel order does not matter to cv2.inpaint: it treats the three channels alike.
+    painted = cv2.inpaint(np.ascontiguousarray(masked), mask, float(radius), method)
+    out = masked.copy()
+    out[mask > 0] = painted[mask > 0]
+    return out
+
+
+def _check(masked: np.ndarray, geometry: Geometry) -> None:
+    expected = (geometry.image_size, geometry.image_size, 3)
+    if masked.shape != expected or masked.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image of shape {expected}, got {masked.dtype} {masked.shape}")
