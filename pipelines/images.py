@@ -1,0 +1,169 @@
+"""Decoding raw photos with Pillow into square RGB crops, or a reason to reject them.
+
+Every mode Pillow reads (L, LA, P, RGBA, CMYK, I;16, ...) becomes 8-bit RGB; the first frame of an
+animation is used; EXIF orientation is applied. JPEGs are decoded at a reduced DCT scale when the
+target is much smaller than the stored image (`Image.draft`), which is what makes large photos cheap.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import math
+import struct
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's own limit (about 89 megapixels); larger images are rejected, never decoded.
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+CROP_MODES = ("center", "random")
+_EXIF_ORIENTATION = 0x0112
+
+# Reject reasons, as they appear in the rejects file and the manifest.
+EMPTY = "empty"
+NOT_AN_IMAGE = "not_an_image"
+DECOMPRESSION_BOMB = "decompression_bomb"
+TRUNCATED = "truncated"
+CORRUPT = "corrupt"
+UNSUPPORTED_MODE = "unsupported_mode"
+TOO_SMALL = "too_small"
+UNREADABLE = "unreadable"
+REASONS = (EMPTY, NOT_AN_IMAGE, DECOMPRESSION_BOMB, TRUNCATED, CORRUPT, UNSUPPORTED_MODE, TOO_SMALL,
+           UNREADABLE)
+
+
+class Rejected(Exception):
+    """An input that yields no record; `reason` is one of REASONS, `detail` says more."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclasses.dataclass(frozen=True)
+class CropSpec:
+    """How crops are cut: `size` square crops from the photo resized so its shorter side is
+    `resize_to` (never upscaled); `count` of them (random mode only) where that many fit half a crop
+    apart."""
+
+    size: int = 128
+    resize_to: int = 128
+    mode: str = "center"
+    count: int = 1
+    min_size: int = 128
+    max_pixels: int = MAX_IMAGE_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.mode not in CROP_MODES:
+            raise ValueError(f"crop mode {self.mode!r} is not one of {CROP_MODES}")
+        if self.count < 1 or (self.count > 1 and self.mode != "random"):
+            raise ValueError(f"{self.count} crops per image needs random crops (got {self.mode})")
+        if self.resize_to < self.size or self.min_size < self.size:
+            raise ValueError(f"resize_to {self.resize_to} and min_size {self.min_size} must be >= "
+                             f"the crop size {self.size}")
+
+
+def decode(data: bytes, target_short_side: int | None = None, min_size: int = 1,
+           max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decodes image bytes into an upright 8-bit RGB image, or raises `Rejected`.
+
+    With `target_short_side`, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as its shorter
+    side stays at least that long.
+    """
+    if not data:
+        raise Rejected(EMPTY, "zero bytes")
+    with warnings.catch_warnings():
+        # Pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice that.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise Rejected(DECOMPRESSION_BOMB, str(e)) from e
+        except UnidentifiedImageError as e:
+            raise Rejected(NOT_AN_IMAGE, "not a format Pillow reads") from e
+        except (OSError, SyntaxError, ValueError) as e:
+            raise Rejected(CORRUPT, f"header: {e}") from e
+    width, height = image.size
+    if width * height > max_pixels:
+        raise Rejected(DECOMPRESSION_BOMB, f"{width}x{height} exceeds {max_pixels} pixels")
+    if min(width, height) < min_size:
+        raise Rejected(TOO_SMALL, f"{width}x{height} is smaller than {min_size} px")
+    if target_short_side and image.format == "JPEG":
+        scale = min(width, height) / target_short_side
+        image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
+    try:
+        image.load()
+    except OSError as e:
+        reason = TRUNCATED if "truncated" in str(e) else CORRUPT
+        raise Rejected(reason, str(e)) from e
+    except (SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise Rejected(CORRUPT, str(e)) from e
+    # After load: reading a PNG's EXIF loads the pixels, and a failure there must not be swallowed.
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block is no reason to lose the photo
+        orientation = 1
+    if orientation in range(2, 9):
+        image = ImageOps.exif_transpose(image)
+    return to_rgb(image)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode as 8-bit RGB; alpha is dropped, 16-bit and float values scaled to 8 bits."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        # 16-bit data keeps its top 8 bits; 32-bit integer or float data is taken as 0..255 unless
+        # it exceeds that, in which case it is read as 16-bit.
+        if mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values / 257.0
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    try:
+        return image.convert("RGB")
+    except ValueError as e:
+        raise Rejected(UNSUPPORTED_MODE, f"cannot convert mode {mode} to RGB: {e}") from e
+
+
+def crop_boxes(width: int, height: int, spec: CropSpec, seed: str) -> list[tuple[float, float, float, float]]:
+    """Source-pixel boxes (left, top, right, bottom) of the crops, each to be resized to `spec.size`.
+
+    Random offsets come from a generator seeded by `seed` (the image key), so reruns are identical.
+    """
+    scale = min(1.0, spec.resize_to / min(width, height))
+    side = min(spec.size / scale, width, height)  # the crop's side in source pixels
+    if spec.mode == "center":
+        corners = [((width - side) / 2, (height - side) / 2)]
+    else:
+        resized_w, resized_h = round(width * scale), round(height * scale)
+        # Crops at least half a crop apart: a photo just larger than one crop yields one.
+        half = spec.size // 2
+        fits = ((resized_w - spec.size) // half + 1) * ((resized_h - spec.size) // half + 1)
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
+        corners = [(min(int(rng.integers(0, max(1, resized_w - spec.size + 1))) / scale, width - side),
+                    min(int(rng.integers(0, max(1, resized_h - spec.size + 1))) / scale, height - side))
+                   for _ in range(min(spec.count, max(1, fits)))]
+    return [(x, y, x + side, y + side) for x, y in corners]
+
+
+def crops(image: Image.Image, spec: CropSpec, seed: str) -> list[np.ndarray]:
+    """The uint8 (size, size, 3) crops of an RGB image, resampled straight from the source region."""
+    out = []
+    for box in crop_boxes(image.width, image.height, spec, seed):
+        piece = image.resize((spec.size, spec.size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+        out.append(np.asarray(piece, dtype=np.uint8))
+    return out
+
+
+def decode_crops(data: bytes, spec: CropSpec, seed: str) -> list[np.ndarray]:
+    """Bytes to crops in one step, or `Rejected`."""
+    image = decode(data, target_short_side=spec.resize_to, min_size=spec.min_size, max_pixels=spec.max_pixels)
+    return crops(image, spec, seed)
+

@@ -1,0 +1,156 @@
+"""Decoding, mode conversion, EXIF orientation, draft scaling, rejects and crops (pipelines/images.py)."""
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import images
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def two_colour(width: int = 200, height: int = 100) -> Image.Image:
+    """Left half red, right half blue."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[:, : width // 2] = (255, 0, 0)
+    pixels[:, width // 2:] = (0, 0, 255)
+    return Image.fromarray(pixels)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG whose header claims width x height: what a decompression bomb looks like to Pillow."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_exif_orientation_is_applied():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored image must be rotated 90 degrees clockwise to display
+    data = encode(two_colour(), "JPEG", quality=95, exif=exif)
+    image = images.decode(data)
+    assert image.size == (100, 200)
+    pixels = np.asarray(image)
+    assert pixels[10, 50, 0] > 200 and pixels[10, 50, 2] < 60  # red (stored left) is now on top
+    assert pixels[190, 50, 2] > 200 and pixels[190, 50, 0] < 60
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "1", "CMYK", "RGB"])
+def test_every_mode_becomes_rgb(mode):
+    source = two_colour().convert(mode)
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    image = images.decode(encode(source, fmt))
+    assert image.mode == "RGB" and image.size == (200, 100)
+    if mode in ("P", "RGBA", "RGB", "CMYK"):
+        left, right = np.asarray(image)[50, 20].astype(int), np.asarray(image)[50, 180].astype(int)
+        assert left[0] > 200 and left[2] < 60 and right[2] > 200 and right[0] < 60
+
+
+def test_palette_with_transparency_and_webp():
+    palette = two_colour().convert("P")
+    image = images.decode(encode(palette, "PNG", transparency=0))
+    assert image.mode == "RGB"
+    webp = images.decode(encode(two_colour(), "WEBP", lossless=True))
+    assert np.array_equal(np.asarray(webp), np.asarray(two_colour()))
+
+
+def test_sixteen_bit_keeps_the_top_eight_bits():
+    values = np.array([[0, 257 * 100, 65535, 257 * 7]], np.uint16).repeat(4, axis=0)
+    data = encode(Image.fromarray(values), "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    rgb = np.asarray(images.decode(data))
+    assert rgb.shape == (4, 4, 3)
+    assert rgb[0, :, 0].tolist() == [0, 100, 255, 7]
+    assert np.array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_first_frame_of_an_animation():
+    frames = [Image.new("RGB", (64, 64), colour) for colour in ((255, 0, 0), (0, 255, 0))]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    pixels = np.asarray(images.decode(data))
+    assert pixels[5, 5, 0] > 200 and pixels[5, 5, 1] < 60
+
+
+def test_jpeg_draft_decodes_at_reduced_scale_but_never_below_the_target():
+    photo = Image.effect_noise((1600, 1200), 60).convert("RGB")
+    data = encode(photo, "JPEG", quality=90)
+    assert images.decode(data).size == (1600, 1200)
+    small = images.decode(data, target_short_side=128)
+    assert small.size == (200, 150)  # 1/8 scale: the shorter side stays >= 128
+    assert min(images.decode(data, target_short_side=400).size) >= 400
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", images.EMPTY),
+    (b"just some text, not an image\n" * 10, images.NOT_AN_IMAGE),
+    (png_header_only(30000, 30000), images.DECOMPRESSION_BOMB),
+])
+def test_rejects(data, reason):
+    with pytest.raises(images.Rejected) as caught:
+        images.decode(data)
+    assert caught.value.reason == reason
+
+
+def test_truncated_and_corrupt_files_are_rejects():
+    data = encode(Image.effect_noise((400, 300), 60).convert("RGB"), "JPEG", quality=90)
+    with pytest.raises(images.Rejected) as truncated:
+        images.decode(data[: len(data) // 2])
+    assert truncated.value.reason == images.TRUNCATED
+    png = bytearray(encode(Image.effect_noise((400, 300), 60), "PNG"))
+    start = png.index(b"IDAT") + 4
+    png[start:start + 60] = b"\xff" * 60  # the compressed pixel data's zlib header and first blocks
+    with pytest.raises(images.Rejected) as corrupt:
+        images.decode(bytes(png))
+    assert corrupt.value.reason == images.CORRUPT
+
+
+def test_our_pixel_limit_and_minimum_size():
+    data = encode(Image.new("RGB", (300, 200)), "PNG")
+    with pytest.raises(images.Rejected) as bomb:
+        images.decode(data, max_pixels=300 * 200 - 1)
+    assert bomb.value.reason == images.DECOMPRESSION_BOMB
+    with pytest.raises(images.Rejected) as small:
+        images.decode(data, min_size=201)
+    assert small.value.reason == images.TOO_SMALL
+    assert images.decode(data, min_size=200).size == (300, 200)
+
+
+def test_centre_crop_of_a_resized_photo():
+    # Horizontal gradient 512x256: resized to 256x128, the centre crop spans the middle half.
+    gradient = np.tile(np.linspace(0, 255, 512).astype(np.uint8)[None, :, None], (256, 1, 3))
+    spec = images.CropSpec(size=128, resize_to=128)
+    (crop,) = images.crops(Image.fromarray(gradient), spec, seed="k")
+    assert crop.shape == (128, 128, 3) and crop.dtype == np.uint8
+    assert abs(int(crop[64, 0, 0]) - 64) <= 3 and abs(int(crop[64, 127, 0]) - 191) <= 3
+
+
+def test_random_crops_are_seeded_capped_and_inside_the_image():
+    photo = Image.effect_noise((900, 600), 80).convert("RGB")
+    spec = images.CropSpec(size=128, resize_to=256, mode="random", count=8)
+    first = images.crops(photo, spec, seed="ab" * 32)
+    again = images.crops(photo, spec, seed="ab" * 32)
+    other = images.crops(photo, spec, seed="cd" * 32)
+    assert len(first) == 8 and all(c.shape == (128, 128, 3) for c in first)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    for box in images.crop_boxes(900, 600, spec, "ab" * 32):
+        assert 0 <= box[0] < box[2] <= 900 and 0 <= box[1] < box[3] <= 600
+    # A photo that holds one crop gives one, however many are asked for.
+    assert len(images.crops(Image.new("RGB", (130, 128)), spec, seed="x")) == 1
+
+
+def test_crop_spec_validation():
+    with pytest.raises(ValueError):
+        images.CropSpec(mode="center", count=4)
+    with pytest.raises(ValueError):
+        images.CropSpec(size=128, resize_to=100)
+    with pytest.raises(ValueError):
+        images.CropSpec(mode="middle")
