@@ -1,0 +1,101 @@
+"""Every knob of a training run, in one dataclass (DESIGN.md section 1 gives the defaults)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+# The TF reimplementation trained the structural loss alone for 50 of its 60 epochs.
+STRUCTURAL_FRACTION = 50 / 60
+# Fields that fix the networks' shapes: a run resumed from a checkpoint must keep them.
+ARCHITECTURE_FIELDS = ("bottleneck", "width")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    # Networks: the context encoder's bottleneck channels and its base width (64 in the paper).
+    bottleneck: int = 4000
+    width: int = 64
+    # Optimisation: Adam with beta1 0.5; the context encoder runs G at 10x D's learning rate.
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-5
+    beta1: float = 0.5
+    # Losses: G = lambda_rec * (pixel + lambda_feat * feature) + lambda_adv * adversarial.
+    # 0.999 / 0.001 is the context encoder's; the TF reimplementation used 1 / 0.1.
+    lambda_rec: float = 0.999
+    lambda_adv: float = 0.001
+    lambda_feat: float = 1.0
+    overlap_weight: float = 10.0
+    # Schedule: (structural-only steps, joint adversarial steps).
+    phase_steps: tuple[int, int] = (5000, 1000)
+    # VGG16 weights for the feature loss: "imagenet", "random", or a path (.npz, Keras .h5, Caffe .npy).
+    vgg_weights: str = "imagenet"
+    # Input pipeline.
+    shuffle_buffer: int = 2048
+    flip: bool = True
+    # Intervals in steps; eval_images caps the eval split used by the periodic evaluation.
+    log_every: int = 10
+    image_every: int = 100
+    eval_every: int = 500
+    checkpoint_every: int = 200
+    eval_images: int = 256
+    keep_checkpoints: int = 3
+    # Hardware: "auto" picks mixed precision and XLA on GPU only, MirroredStrategy with >1 GPU.
+    mixed_precision: str = "auto"  # auto | on | off
+    jit_compile: str = "auto"  # auto | on | off
+    strategy: str = "auto"  # auto | default | mirrored
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.phase_steps = tuple(int(s) for s in self.phase_steps)
+        if len(self.phase_steps) != 2 or min(self.phase_steps) < 0 or self.steps < 1:
+            raise ValueError(f"phase_steps {self.phase_steps} must be two non-negative step counts, not both 0")
+        for name in ("bottleneck", "width", "batch_size", "log_every", "image_every", "eval_every",
+                     "checkpoint_every", "eval_images", "keep_checkpoints", "shuffle_buffer"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name, allowed in (("mixed_precision", ("auto", "on", "off")), ("jit_compile", ("auto", "on", "off")),
+                              ("strategy", ("auto", "default", "mirrored"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    @property
+    def steps(self) -> int:
+        return sum(self.phase_steps)
+
+    @staticmethod
+    def split_steps(steps: int) -> tuple[int, int]:
+        """The default schedule for a step budget: the TF reimplementation's 50/60 structural."""
+        structural = math.ceil(steps * STRUCTURAL_FRACTION)
+        return structural, steps - structural
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["phase_steps"] = list(self.phase_steps)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}")
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        return cls.from_dict(json.loads(text))
+
+
+# The run directory: what the trainer writes and `python -m model.export` reads back.
+CONFIG_FILE = "config.json"  # this TrainConfig
+RUN_FILE = "run.json"  # geometry, VGG weights used, hardware, data
+CHECKPOINTS = "checkpoints"
+LOGS = "logs"
+EXPORT = "export"
+EVAL_LOG = "eval.jsonl"

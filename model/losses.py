@@ -1,0 +1,51 @@
+"""The structural inpainting losses: functions of tensors that return scalar tensors.
+
+Images and patches are in [-1, 1], shaped (N, P, P, 3).
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from model.vgg import vgg_features
+
+
+def overlap_weights(patch_size: int, overlap: int, overlap_weight: float) -> tf.Tensor:
+    """(P, P, 1) weights: `overlap_weight` on the ring the prediction shares with the context, 1 inside."""
+    inner = tf.ones([patch_size - 2 * overlap] * 2, tf.float32)
+    ring = tf.pad(inner, [[overlap, overlap], [overlap, overlap]], constant_values=0.0)
+    return (ring + (1.0 - ring) * overlap_weight)[:, :, None]
+
+
+def pixel_loss(predicted: tf.Tensor, truth: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """Ring-weighted mean squared error over the patch (the context encoder's reconstruction loss)."""
+    error = tf.square(tf.cast(predicted, tf.float32) - tf.cast(truth, tf.float32)) * weights
+    return tf.reduce_mean(error)
+
+
+def feature_loss(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:
+    """Sum over VGG16 conv1_1, conv2_1, conv3_1 of the mean squared feature difference."""
+    both = vgg_features(vgg, tf.concat([predicted, truth], axis=0))
+    n = tf.shape(predicted)[0]
+    return tf.add_n([tf.reduce_mean(tf.square(f[:n] - f[n:])) for f in both])
+
+
+def structural_loss(pixel: tf.Tensor, feature: tf.Tensor, lambda_feat: float) -> tf.Tensor:
+    return pixel + lambda_feat * feature
+
+
+def generator_adversarial_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """G is pushed to make D say real (1) on its patches."""
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits))
+
+
+def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """D learns real = 1, fake = 0 (sigmoid cross-entropy, summed over both halves as in CE)."""
+    real = tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits)
+    fake = tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits)
+    return tf.reduce_mean(real) + tf.reduce_mean(fake)
+
+
+def generator_loss(structural: tf.Tensor, adversarial: tf.Tensor, lambda_rec: float,
+                   lambda_adv: float) -> tf.Tensor:
+    return lambda_rec * structural + lambda_adv * adversarial

@@ -1,0 +1,111 @@
+"""The context encoder (generator) and its adversary, as in Pathak et al.'s reference code.
+
+    masked image S x S x 3
+      | encoder: Conv 4x4 /2 -> w, w, 2w, 4w, 8w   (LeakyReLU 0.2, BatchNorm on all but the first)
+    4 x 4 x 8w
+      | bottleneck: Conv 4x4 valid -> 1 x 1 x C, BatchNorm, LeakyReLU 0.2
+      | decoder: ConvTranspose 4x4 valid -> 4 x 4 x 8w, then ConvTranspose 4x4 x2 -> 4w, 2w, w
+      |          (BatchNorm, ReLU), then ConvTranspose 4x4 x2 -> 3, tanh
+    predicted centre patch P x P x 3 in [-1, 1]
+
+    patch P x P x 3 -> discriminator: Conv 4x4 /2 -> w, 2w, 4w, 8w (LeakyReLU 0.2, BatchNorm on
+    all but the first) -> Conv 4x4 valid -> one logit
+
+The stacks' depths follow from the geometry (every stride-2 layer halves the side down to 4), so
+S=128, P=64, w=64 gives DESIGN.md's layers exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+
+from tfrecords.geometry import Geometry
+
+KERNEL = 4
+MIN_SIDE = 4  # the encoder's last feature map and the decoder's first
+MAX_WIDTH_FACTOR = 8
+
+
+def _init() -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def _batch_norm(name: str, dtype) -> keras.layers.Layer:
+    # Torch's BatchNorm defaults (momentum 0.1, eps 1e-5) and DCGAN's N(1, 0.02) scale init.
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name, dtype=dtype,
+                                           gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
+
+
+def halvings(side: int, name: str) -> int:
+    """How many stride-2 layers take `side` down to 4 (side must be 4 * 2^k)."""
+    n = math.log2(side / MIN_SIDE)
+    if side < 2 * MIN_SIDE or n != int(n):
+        raise ValueError(f"{name} {side} must be 4 * 2^k with k >= 1 for this network")
+    return int(n)
+
+
+def encoder_widths(width: int, layers: int) -> list[int]:
+    """w, w, 2w, 4w, 8w for five layers (capped at 8w)."""
+    return [width] + [width * min(2 ** i, MAX_WIDTH_FACTOR) for i in range(layers - 1)]
+
+
+def decoder_widths(width: int, layers: int) -> list[int]:
+    """8w, 4w, 2w, w for four hidden layers: the encoder's widths mirrored."""
+    return [width * min(2 ** i, MAX_WIDTH_FACTOR) for i in reversed(range(layers))]
+
+
+def discriminator_widths(width: int, layers: int) -> list[int]:
+    """w, 2w, 4w, 8w for four layers (capped at 8w)."""
+    return [width * min(2 ** i, MAX_WIDTH_FACTOR) for i in range(layers)]
+
+
+def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
+                    dtype: str | keras.DTypePolicy | None = None) -> keras.Model:
+    """Masked image in [-1, 1] (hole filled) -> predicted centre patch in [-1, 1], float32."""
+    image = keras.Input((geometry.image_size, geometry.image_size, 3), name="masked_image")
+    x = image
+
+    for i, filters in enumerate(encoder_widths(width, halvings(geometry.image_size, "image size"))):
+        x = keras.layers.Conv2D(filters, KERNEL, strides=2, padding="same", use_bias=i == 0,
+                                kernel_initializer=_init(), name=f"encoder_conv{i + 1}", dtype=dtype)(x)
+        if i > 0:
+            x = _batch_norm(f"encoder_bn{i + 1}", dtype)(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"encoder_lrelu{i + 1}", dtype=dtype)(x)
+
+    x = keras.layers.Conv2D(bottleneck, KERNEL, padding="valid", use_bias=False,
+                            kernel_initializer=_init(), name="bottleneck_conv", dtype=dtype)(x)
+    x = _batch_norm("bottleneck_bn", dtype)(x)
+    x = keras.layers.LeakyReLU(0.2, name="bottleneck_lrelu", dtype=dtype)(x)
+
+    for i, filters in enumerate(decoder_widths(width, halvings(geometry.patch_size, "patch size"))):
+        # The first layer grows 1x1 to 4x4; the others double the side.
+        strides, padding = (1, "valid") if i == 0 else (2, "same")
+        x = keras.layers.Conv2DTranspose(filters, KERNEL, strides=strides, padding=padding, use_bias=False,
+                                         kernel_initializer=_init(), name=f"decoder_deconv{i + 1}",
+                                         dtype=dtype)(x)
+        x = _batch_norm(f"decoder_bn{i + 1}", dtype)(x)
+        x = keras.layers.ReLU(name=f"decoder_relu{i + 1}", dtype=dtype)(x)
+
+    x = keras.layers.Conv2DTranspose(3, KERNEL, strides=2, padding="same", kernel_initializer=_init(),
+                                     name="decoder_rgb", dtype=dtype)(x)
+    # float32 out whatever the compute dtype: losses and export expect it.
+    patch = keras.layers.Activation("tanh", name="predicted_patch", dtype="float32")(x)
+    return keras.Model(image, patch, name="context_encoder")
+
+
+def build_discriminator(geometry: Geometry, width: int = 64,
+                        dtype: str | keras.DTypePolicy | None = None) -> keras.Model:
+    """Patch in [-1, 1] -> one logit per patch (N, 1), float32; real patches should score high."""
+    patch = keras.Input((geometry.patch_size, geometry.patch_size, 3), name="patch")
+    x = patch
+    for i, filters in enumerate(discriminator_widths(width, halvings(geometry.patch_size, "patch size"))):
+        x = keras.layers.Conv2D(filters, KERNEL, strides=2, padding="same", use_bias=i == 0,
+                                kernel_initializer=_init(), name=f"conv{i + 1}", dtype=dtype)(x)
+        if i > 0:
+            x = _batch_norm(f"bn{i + 1}", dtype)(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"lrelu{i + 1}", dtype=dtype)(x)
+    x = keras.layers.Conv2D(1, KERNEL, padding="valid", kernel_initializer=_init(), name="logit_conv",
+                            dtype=dtype)(x)
+    logit = keras.layers.Flatten(name="logit", dtype="float32")(x)
+    return keras.Model(patch, logit, name="discriminator")
