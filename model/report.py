@@ -1,0 +1,278 @@
+"""A picture report of one training run and its evaluation.
+
+    python -m model.report --run runs/default --eval runs/default/eval --output runs/default/report
+
+Writes to `--output`: `report.html` and `report.md` (the same content: the metrics tables, the
+published reference, the picture grid, the training curves, how the model was trained),
+`grid.png` (eval images: masked input, each baseline, the model, the truth) and
+`training_curves.png` (every scalar the trainer logged to TensorBoard under `RUN/logs/`).
+Prints where the report is and its headline numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import html
+import json
+import logging
+import os
+from collections import defaultdict
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
+from tensorboard.compat.proto import event_pb2  # noqa: E402
+
+from model.evaluate import METRICS, summary_lines  # noqa: E402
+
+GRID = "grid.png"
+CURVES = "training_curves.png"
+# tag -> run (the folder under logs/ that holds the events, e.g. "train", "eval") -> [(step, value)]
+Scalars = dict[str, dict[str, list[tuple[int, float]]]]
+
+
+def read_scalars(log_dir: str) -> Scalars:
+    """Every scalar in the TensorBoard event files under `log_dir`, old-style or tensor summaries."""
+    series: Scalars = defaultdict(lambda: defaultdict(list))
+    for path in sorted(glob.glob(os.path.join(log_dir, "**", "events.out.tfevents.*"), recursive=True)):
+        run = os.path.relpath(os.path.dirname(path), log_dir)
+        run = "" if run == "." else run
+        try:
+            for record in tf.data.TFRecordDataset(path):
+                event = event_pb2.Event.FromString(record.numpy())
+                for value in event.summary.value:
+                    scalar = _scalar(value)
+                    if scalar is not None:
+                        series[value.tag][run].append((int(event.step), scalar))
+        except tf.errors.DataLossError:
+            # A trainer killed mid-write leaves a truncated last record; what came before is good.
+            logging.warning("truncated event file %s: using the records before the damage", path)
+    # Losses first, then the rest, each group alphabetical.
+    order = sorted(series, key=lambda tag: ("loss" not in tag.lower(), tag))
+    return {tag: {run: sorted(points) for run, points in series[tag].items()} for tag in order}
+
+
+def _scalar(value) -> float | None:
+    if value.HasField("simple_value"):
+        return float(value.simple_value)
+    if value.HasField("tensor") and value.metadata.plugin_data.plugin_name in ("scalars", ""):
+        array = tf.make_ndarray(value.tensor)
+        if array.size == 1 and np.issubdtype(array.dtype, np.number):
+            return float(array.reshape(()))
+    return None
+
+
+def plot_training_curves(scalars: Scalars, path: str) -> None:
+    """One panel per scalar tag; noisy series drawn faint with a smoothed line over them."""
+    columns = min(3, len(scalars))
+    rows = -(-len(scalars) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.4 * rows), squeeze=False)
+    for ax, (tag, runs) in zip(axes.flat, scalars.items()):
+        for i, (run, points) in enumerate(sorted(runs.items())):
+            steps, values = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+            colour = f"C{i}"
+            label = run or None
+            if len(points) > 20:
+                ax.plot(steps, values, color=colour, alpha=0.25, linewidth=1)
+                ax.plot(steps, _smooth(values), color=colour, linewidth=1.8, label=label)
+            else:
+                ax.plot(steps, values, color=colour, marker="o", markersize=3, linewidth=1.5, label=label)
+        ax.set_title(tag, fontsize=11)
+        ax.set_xlabel("step")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useOffset=False)
+        ax.grid(alpha=0.3)
+        if any(runs):
+            ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(scalars):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average."""
+    out, last = np.empty(len(values)), 0.0
+    for i, v in enumerate(values):
+        last = weight * last + (1 - weight) * v
+        out[i] = last / (1 - weight ** (i + 1))
+    return out
+
+
+def plot_grid(results: dict[str, Any], eval_dir: str, path: str) -> None:
+    """Rows of eval images; columns masked input, each baseline, the model, the truth."""
+    labels = results["labels"]
+    columns = ["masked", *labels, "truth"]
+    titles = {"masked": "Masked input", **labels, "truth": "Ground truth"}
+    samples = results["samples"]
+    cell = 2.3
+    fig, axes = plt.subplots(len(samples), len(columns), figsize=(cell * len(columns), cell * len(samples) + 0.6),
+                             squeeze=False)
+    for r, sample in enumerate(samples):
+        for c, name in enumerate(columns):
+            ax = axes[r, c]
+            ax.imshow(np.asarray(Image.open(os.path.join(eval_dir, sample["images"][name]))),
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[name].replace(" (", "\n("), fontsize=11)
+            if name in sample["hole_psnr"]:
+                ax.set_xlabel(f"hole PSNR {sample['hole_psnr'][name]:.1f} dB", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def metrics_rows(results: dict[str, Any], region: str) -> list[list[str]]:
+    methods = results["methods"]
+    rows = []
+    for name in sorted(methods, key=lambda n: -methods[n][region]["psnr"]):
+        m = methods[name][region]
+        rows.append([results["labels"][name], f"{m['psnr']:.2f}", f"{m['ssim']:.3f}",
+                     f"{100 * m['l1']:.2f}", f"{100 * m['l2']:.2f}"])
+    return rows
+
+
+def published_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = [[f"{name} (published, Paris StreetView)", f"{m['psnr']:.2f}", "-", f"{100 * m['l1']:.2f}",
+             f"{100 * m['l2']:.2f}"] for name, m in results["published"]["methods"].items()]
+    return rows + metrics_rows(results, "patch")
+
+
+def headline(results: dict[str, Any]) -> str:
+    methods = results["methods"]
+    model = methods["model"]["hole"]
+    best = max((n for n in methods if n != "model"), key=lambda n: methods[n]["hole"]["psnr"])
+    delta = model["psnr"] - methods[best]["hole"]["psnr"]
+    return (f"Model hole PSNR {model['psnr']:.2f} dB, SSIM {model['ssim']:.3f}, L1 {100 * model['l1']:.2f}% "
+            f"on {results['count']} {results['split']} images; best baseline "
+            f"{results['labels'][best]} {methods[best]['hole']['psnr']:.2f} dB ({delta:+.2f} dB).")
+
+
+HEADER = ["Method", "PSNR (dB)", "SSIM", "mean L1 (%)", "mean L2 (%)"]
+
+
+def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]:
+    """Writes the report; returns the paths of what it wrote."""
+    with open(os.path.join(eval_dir, METRICS)) as f:
+        results = json.load(f)
+    os.makedirs(output_dir, exist_ok=True)
+    plot_grid(results, eval_dir, os.path.join(output_dir, GRID))
+    scalars = read_scalars(os.path.join(run_dir, "logs"))
+    if scalars:
+        plot_training_curves(scalars, os.path.join(output_dir, CURVES))
+    else:
+        logging.warning("no TensorBoard scalars under %s: the report has no training curves",
+                        os.path.join(run_dir, "logs"))
+    g = results["geometry"]
+    top, _, bottom, _ = g["hole_box"]
+    hole, patch = bottom - top, g["patch_size"]
+    ring = g["overlap"]
+    page = {
+        "title": f"Structural inpainting report: {run_dir}",
+        "headline": headline(results),
+        "intro": (f"Run `{run_dir}`, model `{results['model']}`, evaluated on {results['count']} "
+                  f"`{results['split']}` records of `{results['data']}` ({g['image_size']}x{g['image_size']} "
+                  f"images, {hole}x{hole} centre hole). Generated {datetime.datetime.now():%Y-%m-%d %H:%M}."),
+        "hole_caption": (f"Hole metrics ({hole}x{hole}, what the model fills). PSNR peak 255; L1/L2 are mean "
+                         f"absolute/squared error as % of the pixel range. Mean colour fill paints the hole with "
+                         f"the mean of the image's visible pixels; OpenCV radius "
+                         f"{results['baseline_settings']['opencv_inpaint_radius']} px."),
+        "hole_rows": metrics_rows(results, "hole"),
+        "patch_caption": (f"{patch}x{patch} patch figures beside the published context-encoder numbers. "
+                          f"{results['published']['note']} Our patch includes the {ring}-px overlap ring, which "
+                          f"every method here leaves as the visible true pixels."),
+        "patch_rows": published_rows(results),
+        "grid_caption": ("Eval images, one per source photo: masked input, each baseline, the model, the "
+                         "ground truth; each output's hole PSNR under it."),
+        "curves_caption": (f"Training scalars from the TensorBoard logs under `{run_dir}/logs/` (faint: raw; "
+                           "solid: smoothed)." if scalars else
+                           f"No TensorBoard scalars were found under `{run_dir}/logs/`."),
+        "curves": CURVES if scalars else None,
+        "metadata": json.dumps(results.get("model_metadata", {}), indent=2, sort_keys=True),
+    }
+    paths = {"html": os.path.join(output_dir, "report.html"), "markdown": os.path.join(output_dir, "report.md"),
+             "grid": os.path.join(output_dir, GRID)}
+    if scalars:
+        paths["curves"] = os.path.join(output_dir, CURVES)
+    with open(paths["html"], "w") as f:
+        f.write(_html(page))
+    with open(paths["markdown"], "w") as f:
+        f.write(_markdown(page))
+    return paths
+
+
+def _markdown(page: dict[str, Any]) -> str:
+    def table(rows):
+        lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+    parts = [f"# {page['title']}", f"**{page['headline']}**", page["intro"],
+             "## Hole metrics", page["hole_caption"], table(page["hole_rows"]),
+             "## Against the published context encoder", page["patch_caption"], table(page["patch_rows"]),
+             "## Eval images", page["grid_caption"], f"![eval images]({GRID})",
+             "## Training curves", page["curves_caption"]]
+    if page["curves"]:
+        parts.append(f"![training curves]({page['curves']})")
+    parts += ["## How the model was trained", "From the export's `inpainting.json`:",
+              f"```json\n{page['metadata']}\n```"]
+    return "\n\n".join(parts) + "\n"
+
+
+def _html(page: dict[str, Any]) -> str:
+    e = html.escape
+
+    def table(rows):
+        head = "".join(f"<th>{e(h)}</th>" for h in HEADER)
+        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    curves = f'<img src="{e(page["curves"])}" alt="training curves">' if page["curves"] else ""
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{e(page['title'])}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1500px; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+th, td {{ border: 1px solid #bbb; padding: 4px 10px; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+img {{ max-width: 100%; }}
+.headline {{ font-size: 1.2em; font-weight: bold; }}
+</style></head><body>
+<h1>{e(page['title'])}</h1>
+<p class="headline">{e(page['headline'])}</p>
+<p>{e(page['intro'])}</p>
+<h2>Hole metrics</h2><p>{e(page['hole_caption'])}</p>{table(page['hole_rows'])}
+<h2>Against the published context encoder</h2><p>{e(page['patch_caption'])}</p>{table(page['patch_rows'])}
+<h2>Eval images</h2><p>{e(page['grid_caption'])}</p><img src="{GRID}" alt="eval images">
+<h2>Training curves</h2><p>{e(page['curves_caption'])}</p>{curves}
+<h2>How the model was trained</h2><p>From the export's <code>inpainting.json</code>:</p>
+<pre>{e(page['metadata'])}</pre>
+</body></html>
+"""
+
+
+def run(argv: list[str] | None = None) -> dict[str, str]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, help="the training run directory (TensorBoard logs in RUN/logs)")
+    parser.add_argument("--eval", required=True, help="the directory model.evaluate wrote")
+    parser.add_argument("--output", required=True, help="where to write the report")
+    args = parser.parse_args(argv)
+    paths = build_report(args.run, args.eval, args.output)
+    with open(os.path.join(args.eval, METRICS)) as f:
+        results = json.load(f)
+    print(f"report: {os.path.abspath(paths['html'])} (also {os.path.abspath(paths['markdown'])})")
+    print(headline(results))
+    print("\n".join(summary_lines(results)))
+    return paths
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run()

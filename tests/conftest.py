@@ -1,0 +1,136 @@
+"""Session fixtures shared by the test modules. Each area keeps its fixtures in its own block."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation and report (model/evaluate.py, model/report.py): a tiny eval split of real photos.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def eval_records_dir(tmp_path_factory) -> str:
+    """Six eval records (two crops each of three scikit-image photos) in one gzip shard."""
+    import tensorflow as tf
+    from skimage import data
+
+    from tfrecords.geometry import Geometry
+    from tfrecords.schema import Record
+    from tfrecords.shards import shard_name
+
+    directory = tmp_path_factory.mktemp("eval_records")
+    geometry = Geometry()
+    with tf.io.TFRecordWriter(str(directory / shard_name("eval", 0, 1)), options="GZIP") as writer:
+        for name in ("astronaut", "coffee", "chelsea"):
+            photo = getattr(data, name)()
+            for crop_index, (top, left) in enumerate([(20, 30), (150, 200)]):
+                image = np.ascontiguousarray(photo[top:top + 128, left:left + 128])
+                writer.write(Record.from_image(image, geometry, key=f"sha-{name}", source_uri=f"{name}.png",
+                                               crop_index=crop_index).serialize())
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def eval_export_dir(tmp_path_factory) -> str:
+    """A SavedModel through the export contract, from a one-layer generator (N,128,128,3) -> (N,64,64,3)."""
+    import keras
+
+    from model.export import export_saved_model
+    from tfrecords.geometry import Geometry
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((128, 128, 3))
+    outputs = keras.layers.Conv2D(3, 3, strides=2, padding="same", activation="tanh")(inputs)
+    path = str(tmp_path_factory.mktemp("eval_export") / "export")
+    return export_saved_model(keras.Model(inputs, outputs), Geometry(), path, {"note": "test generator"})
+
+
+@pytest.fixture(scope="session")
+def evaluated_dir(tmp_path_factory, eval_records_dir, eval_export_dir) -> str:
+    """model.evaluate's output on the tiny eval split, two samples kept for the grid."""
+    from model.evaluate import evaluate
+
+    output = str(tmp_path_factory.mktemp("evaluated"))
+    evaluate(eval_export_dir, eval_records_dir, output, num_samples=2)
+    return output
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk inpainting (pipelines/inpaint.py): the real generator at a tiny width, exported.
+# ---------------------------------------------------------------------------------------------
+TINY_GENERATOR = {"bottleneck": 16, "width": 8}
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory) -> str:
+    """The context encoder of model/networks.py (bottleneck 16, width 8, untrained, seeded) exported
+    through model/export.py at the default 128/64/4 geometry."""
+    import keras
+
+    from model.export import export_saved_model
+    from model.networks import build_generator
+    from tfrecords.geometry import Geometry
+
+    keras.utils.set_random_seed(0)
+    generator = build_generator(Geometry(), **TINY_GENERATOR)
+    path = str(tmp_path_factory.mktemp("exported_model") / "export")
+    return export_saved_model(generator, Geometry(), path, {"note": "untrained tiny test generator", **TINY_GENERATOR})
+
+
+# ---------------------------------------------------------------------------------------------
+# Training (model/train.py): a tiny record set of real photos, as the preprocess stage lays it out.
+# ---------------------------------------------------------------------------------------------
+TINY_TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+TINY_EVAL_PHOTOS = ("hubble_deep_field",)
+
+
+def build_tiny_records(directory, train_crops: int = 6, eval_crops: int = 4, train_shards: int = 2,
+                       seed: int = 0) -> str:
+    """Writes train/eval gzip shards of 128x128 crops of scikit-image photos, and manifest.json.
+
+    Every crop of one photo stays in one split. Returns the directory.
+    """
+    import tensorflow as tf
+    from skimage import data
+
+    from tfrecords.geometry import Geometry
+    from tfrecords.schema import Record
+    from tfrecords.shards import shard_name, write_manifest
+
+    geometry = Geometry()
+    rng = np.random.default_rng(seed)
+
+    def crops(names, per_photo):
+        for name in names:
+            photo = getattr(data, name)()
+            for index in range(per_photo):
+                top = int(rng.integers(0, photo.shape[0] - 128))
+                left = int(rng.integers(0, photo.shape[1] - 128))
+                image = np.ascontiguousarray(photo[top:top + 128, left:left + 128, :3])
+                yield Record.from_image(image, geometry, key=f"sha-{name}", source_uri=f"{name}.png",
+                                        crop_index=index)
+
+    splits = {}
+    for split, names, per_photo, count in (("train", TINY_TRAIN_PHOTOS, train_crops, train_shards),
+                                           ("eval", TINY_EVAL_PHOTOS, eval_crops, 1)):
+        records = list(crops(names, per_photo))
+        names_out, per_shard = [], []
+        for shard in range(count):
+            name = shard_name(split, shard, count)
+            part = records[shard::count]
+            with tf.io.TFRecordWriter(str(directory / name), options="GZIP") as writer:
+                for record in part:
+                    writer.write(record.serialize())
+            names_out.append(name)
+            per_shard.append(len(part))
+        splits[split] = {"images": len(names), "records": len(records), "shards": names_out,
+                         "records_per_shard": per_shard}
+    write_manifest(str(directory), {"geometry": geometry.to_dict(), "fill_rgb": list(geometry.fill_rgb),
+                                    "splits": splits, "records": sum(s["records"] for s in splits.values())})
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory) -> str:
+    """24 train records (4 photos x 6 crops, 2 shards) and 4 eval records (another photo)."""
+    return build_tiny_records(tmp_path_factory.mktemp("tiny_records"))

@@ -1,0 +1,86 @@
+"""model.evaluate on a tiny eval split of real photos."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from model.baselines import run_baselines
+from model.evaluate import LABELS, METRICS, PER_IMAGE, evaluate, run
+from model.export import load_inpainter
+from model.metrics import inpainting_metrics
+from tfrecords.geometry import Geometry
+
+G = Geometry()
+
+
+def _results(directory):
+    with open(os.path.join(directory, METRICS)) as f:
+        return json.load(f)
+
+
+def _png(directory, relative):
+    return np.asarray(Image.open(os.path.join(directory, relative)))
+
+
+def test_every_method_is_scored_on_every_image(evaluated_dir):
+    results = _results(evaluated_dir)
+    assert results["count"] == 6
+    assert set(results["methods"]) == set(LABELS) == {"mean_fill", "telea", "navier_stokes", "model"}
+    for name, metrics in results["methods"].items():
+        assert metrics["count"] == 6
+        assert set(metrics["hole"]) == set(metrics["patch"]) == {"psnr", "ssim", "l1", "l2"}
+        assert 0 < metrics["hole"]["psnr"] < 100 and 0 < metrics["hole"]["l1"] < 1
+    with open(os.path.join(evaluated_dir, PER_IMAGE)) as f:
+        rows = [json.loads(line) for line in f]
+    assert len(rows) == 6
+    for name in LABELS:
+        per_image = np.mean([r["metrics"][name]["hole"]["psnr"] for r in rows])
+        assert per_image == pytest.approx(results["methods"][name]["hole"]["psnr"])
+
+
+def test_samples_are_distinct_photos_and_their_scores_can_be_recomputed(evaluated_dir, eval_export_dir):
+    results = _results(evaluated_dir)
+    samples = results["samples"]
+    assert len(samples) == 2
+    assert len({s["key"] for s in samples}) == 2
+    inpainter, geometry = load_inpainter(eval_export_dir)
+    for sample in samples:
+        masked, truth = _png(evaluated_dir, sample["images"]["masked"]), _png(evaluated_dir, sample["images"]["truth"])
+        # The truth rebuilt from the record differs from the masked input in the hole only.
+        top, left, bottom, right = G.hole_box
+        outside = masked.copy()
+        outside[top:bottom, left:right] = truth[top:bottom, left:right]
+        np.testing.assert_array_equal(outside, truth)
+        expected = {**run_baselines(masked, geometry),
+                    "model": inpainter(images=tf.constant(masked[None]))["inpainted"].numpy()[0]}
+        for name in LABELS:
+            saved = _png(evaluated_dir, sample["images"][name])
+            np.testing.assert_array_equal(saved, expected[name])
+            assert sample["hole_psnr"][name] == pytest.approx(inpainting_metrics(saved, truth, G)["hole"]["psnr"])
+
+
+def test_published_figures_and_settings_are_recorded(evaluated_dir):
+    results = _results(evaluated_dir)
+    assert "different dataset" in results["published"]["note"]
+    assert results["published"]["methods"]["Context encoder (L2 + adversarial)"]["psnr"] == 18.58
+    assert results["baseline_settings"]["opencv_inpaint_radius"] == 5
+    assert results["model_metadata"]["note"] == "test generator"
+
+
+def test_cli_limits_images_and_prints_the_table(eval_records_dir, eval_export_dir, tmp_path, capsys):
+    results = run(["--model", eval_export_dir, "--data", eval_records_dir, "--output", str(tmp_path),
+                   "--max-images", "3", "--batch-size", "2", "--samples", "5"])
+    assert results["count"] == 3
+    assert len(results["samples"]) == 2  # the first three records hold two distinct photos
+    out = capsys.readouterr().out
+    assert "hole metrics on 3 eval images" in out and "OpenCV Telea" in out
+
+
+def test_missing_split_or_model_is_a_clear_error(eval_records_dir, eval_export_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no train shards"):
+        evaluate(eval_export_dir, eval_records_dir, str(tmp_path), split="train")
+    with pytest.raises(FileNotFoundError, match="no SavedModel"):
+        evaluate(str(tmp_path), eval_records_dir, str(tmp_path))

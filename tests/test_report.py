@@ -1,0 +1,82 @@
+"""model.report on a tiny run: TensorBoard scalars of both kinds, the grid, the pages."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+from tensorboard.compat.proto import event_pb2, summary_pb2
+
+from model.report import build_report, read_scalars, run
+
+
+def _write_tensor_scalars(log_dir, steps):
+    """What a TF2 trainer writes: tf.summary.scalar (tensor summaries), plus an image to ignore."""
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        for step in steps:
+            tf.summary.scalar("loss/generator", 1.0 / (1 + step), step=step)
+        tf.summary.image("inpainted", np.zeros((1, 8, 8, 3), np.float32), step=steps[-1])
+    writer.close()
+
+
+def _write_simple_values(log_dir, tag, points, truncate=False):
+    """Old-style `simple_value` summaries, written as raw event records."""
+    os.makedirs(log_dir, exist_ok=True)
+    path = os.path.join(log_dir, "events.out.tfevents.1.legacy")
+    with tf.io.TFRecordWriter(path) as writer:
+        for step, value in points:
+            summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+            writer.write(event_pb2.Event(step=step, summary=summary).SerializeToString())
+    if truncate:
+        with open(path, "ab") as f:
+            f.write(b"\x20\x00\x00\x00\x00\x00\x00\x00garbage")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    _write_tensor_scalars(str(run_dir / "logs" / "train"), list(range(0, 60, 2)))
+    _write_simple_values(str(run_dir / "logs" / "eval"), "eval/hole_psnr", [(0, 12.5), (30, 14.0), (58, 15.25)],
+                         truncate=True)
+    return str(run_dir)
+
+
+def test_reads_tensor_and_simple_value_scalars_and_skips_images(tiny_run):
+    scalars = read_scalars(os.path.join(tiny_run, "logs"))
+    assert list(scalars) == ["loss/generator", "eval/hole_psnr"]  # losses first
+    generator = scalars["loss/generator"]["train"]
+    assert len(generator) == 30 and generator[0] == (0, 1.0)
+    assert generator[-1][0] == 58 and generator[-1][1] == pytest.approx(1 / 59)
+    assert scalars["eval/hole_psnr"] == {"eval": [(0, 12.5), (30, 14.0), (58, 15.25)]}
+
+
+def test_builds_pages_grid_and_curves(tiny_run, evaluated_dir, tmp_path):
+    paths = build_report(tiny_run, evaluated_dir, str(tmp_path))
+    assert set(paths) == {"html", "markdown", "grid", "curves"}
+    grid = Image.open(paths["grid"])
+    # Six columns (masked, three baselines, model, truth) and two sample rows, each cell larger than 128 px.
+    assert grid.width >= 6 * 128 * 1.5 and grid.height >= 2 * 128 * 1.5
+    curves = np.asarray(Image.open(paths["curves"]).convert("L"))
+    assert curves.std() > 10  # something was drawn
+
+    html = open(paths["html"]).read()
+    markdown = open(paths["markdown"]).read()
+    for page in (html, markdown):
+        for needed in ("OpenCV Telea", "OpenCV Navier-Stokes", "Mean colour fill", "Model (structural inpainting)",
+                       "Paris StreetView", "18.58", "9.37", "grid.png", "training_curves.png", "test generator"):
+            assert needed in page, needed
+    assert "<table>" in html and "| Method | PSNR (dB) |" in markdown
+
+
+def test_a_run_without_logs_still_reports_and_says_so(evaluated_dir, tmp_path):
+    paths = build_report(str(tmp_path / "no-run"), evaluated_dir, str(tmp_path / "report"))
+    assert "curves" not in paths
+    assert "No TensorBoard scalars were found" in open(paths["markdown"]).read()
+
+
+def test_cli_prints_where_the_report_is_and_the_headline(tiny_run, evaluated_dir, tmp_path, capsys):
+    run(["--run", tiny_run, "--eval", evaluated_dir, "--output", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"report: {tmp_path / 'report.html'}" in out
+    assert "Model hole PSNR" in out and "best baseline" in out
