@@ -1,0 +1,375 @@
+"""Raw photos to centre-masked TFRecords: the preprocess pipeline.
+
+    python -m pipelines.preprocess --input data/raw --output data/tfrecords [--crops-per-image 8]
+    python -m pipelines.preprocess --input 'gs://bucket/photos/**.jpg' --output gs://bucket/tfrecords \\
+        --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp --setup_file ./setup.py
+
+Stages: list the files, then (fusion broken) read and hash each one; exact duplicates (same sha256)
+are kept once, at their lexicographically first path; each kept photo is decoded, cropped, masked
+and turned into records; records are written as gzip TFRecord shards per split. Every matched file
+ends as records, a duplicate or a reject (rejects.jsonl, with its reason), and manifest.json states
+the accounting: files_matched == images + duplicates + rejects.
+
+The train/eval split hashes a *split group*: the photo's content hash, or, for a file whose name
+matches --split-group-pattern, its directory plus the name with the match removed. The default
+pattern takes everything from the last '+' in the name: `rocks2+l.png` and `rocks2+r.png` (a
+stereo pair) share the group `rocks2` and so the same side. The embedded sample data is named so.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import re
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
+from apache_beam.metrics import Metrics
+from PIL import Image
+
+from pipelines import images
+from pipelines.options import pipeline_options
+from tfrecords import SCHEMA_VERSION, Geometry, Record
+from tfrecords import shards
+
+NAMESPACE = "preprocess"
+REJECTS = "rejects.jsonl"
+DUPLICATES = "duplicates.jsonl"
+DEFAULT_SPLIT_GROUP_PATTERN = r"\+[^+]*$"
+_REJECT, _DUPLICATE = "reject", "duplicate"
+_GLOB = re.compile(r"[*?\[]")
+
+
+class ReadAndHash(beam.DoFn):
+    """path -> (sha256 of the bytes, path); unreadable files go to the rejects."""
+
+    def process(self, path: str) -> Iterator[Any]:
+        Metrics.counter(NAMESPACE, "files_matched").inc()
+        try:
+            data = _read(path)
+        except (OSError, IOError) as e:
+            yield beam.pvalue.TaggedOutput(_REJECT, _reject(path, images.UNREADABLE, str(e)))
+            return
+        yield hashlib.sha256(data).hexdigest(), path
+
+
+class KeepFirstOfDuplicates(beam.DoFn):
+    """(sha256, paths) -> (sha256, first path); the other paths are duplicates."""
+
+    def process(self, element: tuple[str, Iterable[str]]) -> Iterator[Any]:
+        key, paths = element
+        kept, *others = sorted(paths)
+        for other in others:
+            Metrics.counter(NAMESPACE, "duplicates").inc()
+            yield beam.pvalue.TaggedOutput(_DUPLICATE, {"path": other, "duplicate_of": kept, "sha256": key})
+        yield key, kept
+
+
+class DecodeCropAndMask(beam.DoFn):
+    """(sha256, path) -> (split, record id, serialized record) per crop, and one summary per image."""
+
+    IMAGES = "images"
+
+    def __init__(self, geometry: Geometry, spec: images.CropSpec, eval_fraction: float,
+                 split_group_pattern: str) -> None:
+        self._geometry = geometry
+        self._spec = spec
+        self._eval_fraction = eval_fraction
+        self._pattern = split_group_pattern
+
+    def setup(self) -> None:
+        Image.MAX_IMAGE_PIXELS = self._spec.max_pixels
+        self._group = re.compile(self._pattern) if self._pattern else None
+
+    def process(self, element: tuple[str, str]) -> Iterator[Any]:
+        key, path = element
+        try:
+            pixels = images.decode_crops(_read(path), self._spec, seed=key)
+        except images.Rejected as e:
+            Metrics.counter(NAMESPACE, f"rejects_{e.reason}").inc()
+            yield beam.pvalue.TaggedOutput(_REJECT, _reject(path, e.reason, e.detail))
+            return
+        except (OSError, IOError) as e:
+            Metrics.counter(NAMESPACE, f"rejects_{images.UNREADABLE}").inc()
+            yield beam.pvalue.TaggedOutput(_REJECT, _reject(path, images.UNREADABLE, str(e)))
+            return
+        split = split_of(split_group(path, key, self._group), self._eval_fraction)
+        Metrics.counter(NAMESPACE, f"images_{split}").inc()
+        Metrics.counter(NAMESPACE, f"records_{split}").inc(len(pixels))
+        yield beam.pvalue.TaggedOutput(self.IMAGES, (split, len(pixels)))
+        for index, crop in enumerate(pixels):
+            record = Record.from_image(crop, self._geometry, key=key, source_uri=path, crop_index=index)
+            yield split, record.record_id, record.serialize()
+
+
+class WriteShard(beam.DoFn):
+    """(shard index, records) -> one gzip TFRecord file, records sorted by id so reruns are identical."""
+
+    def __init__(self, output: str, split: str) -> None:
+        self._output = output
+        self._split = split
+
+    def process(self, element: tuple[int, Iterable[tuple[str, bytes] | None]], num_shards: int) -> Iterator[dict]:
+        index, items = element
+        records = sorted(item for item in items if item is not None)
+        path = FileSystems.join(self._output, shards.shard_name(self._split, index, num_shards))
+        temporary = FileSystems.join(self._output, f".tmp-{posixpath.basename(path)}")
+        with FileSystems.create(temporary, compression_type=CompressionTypes.GZIP) as f:
+            for _, serialized in records:
+                _TFRecordUtil.write_record(f, serialized)
+        FileSystems.rename([temporary], [path])
+        Metrics.counter(NAMESPACE, f"shards_{self._split}").inc()
+        yield {"split": self._split, "path": path, "records": len(records)}
+
+
+class WriteTFRecordShards(beam.PTransform):
+    """(record id, serialized) of one split -> shards `SPLIT-iiiii-of-nnnnn.tfrecord.gz`."""
+
+    def __init__(self, output: str, split: str, num_shards: int = 0) -> None:
+        super().__init__()
+        self._output = output
+        self._split = split
+        self._num_shards = num_shards
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        fixed = self._num_shards
+        count = (records | "CountRecords" >> beam.combiners.Count.Globally()
+                 | "ShardCount" >> beam.Map(lambda n: fixed or shards.num_shards_for(n)))
+        n = beam.pvalue.AsSingleton(count)
+        # One (index, None) per shard, so that a shard that draws no record is still written.
+        every_shard = (count | "EveryShard" >> beam.FlatMap(lambda num: [(i, None) for i in range(num)]))
+        keyed = records | "AssignShard" >> beam.Map(lambda item, num: (_shard_of(item[0], num), item), num=n)
+        return ((keyed, every_shard) | "Flatten" >> beam.Flatten()
+                | "GroupByShard" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(WriteShard(self._output, self._split), num_shards=n))
+
+
+def _shard_of(record_id: str, num_shards: int) -> int:
+    return int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "big") % num_shards
+
+
+def split_group(path: str, key: str, pattern: re.Pattern | None) -> str:
+    """The unit that is kept on one side of the split: a file-name group, else the content hash."""
+    if pattern is not None:
+        directory, name = posixpath.split(path.replace(os.sep, "/"))
+        stem = name.rsplit(".", 1)[0]
+        if pattern.search(stem):
+            return f"name:{directory}/{pattern.sub('', stem)}"
+    return f"sha256:{key}"
+
+
+def split_of(group: str, eval_fraction: float) -> str:
+    """'eval' for a deterministic `eval_fraction` of the groups, else 'train'."""
+    position = int.from_bytes(hashlib.sha256(group.encode()).digest()[:8], "big") / 2.0**64
+    return "eval" if position < eval_fraction else "train"
+
+
+def _read(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()
+
+
+def _reject(path: str, reason: str, detail: str) -> dict[str, str]:
+    return {"path": path, "reason": reason, "detail": detail[:500]}
+
+
+def file_pattern(input_path: str) -> tuple[str, bool]:
+    """(pattern to match, whether to keep image extensions only): a directory means every image
+    file under it; a glob means exactly the files it matches."""
+    if _GLOB.search(input_path):
+        return input_path, False
+    if input_path.endswith("/") or os.path.isdir(input_path):
+        return FileSystems.join(input_path.rstrip("/"), "**"), True
+    return input_path, False
+
+
+def _is_image_name(path: str) -> bool:
+    name = posixpath.basename(path)
+    extension = os.path.splitext(name)[1].lower()
+    return not name.startswith(".") and extension in Image.registered_extensions()
+
+
+def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], duplicates: list[dict],
+                  written: list[dict], settings: dict[str, Any]) -> dict[str, Any]:
+    """Writes rejects.jsonl, duplicates.jsonl and manifest.json; fails if any file is unaccounted."""
+    rejects = sorted(rejects, key=lambda r: r["path"])
+    duplicates = sorted(duplicates, key=lambda d: d["path"])
+    for name, rows in ((REJECTS, rejects), (DUPLICATES, duplicates)):
+        with FileSystems.create(FileSystems.join(output, name)) as f:
+            f.write(b"".join(json.dumps(row, sort_keys=True).encode() + b"\n" for row in rows))
+    rejects_by_reason: dict[str, int] = {}
+    for r in rejects:
+        rejects_by_reason[r["reason"]] = rejects_by_reason.get(r["reason"], 0) + 1
+    splits = {}
+    for split in shards.SPLITS:
+        files = sorted((w for w in written if w["split"] == split), key=lambda w: w["path"])
+        splits[split] = {
+            "images": counts.get(f"images/{split}", 0),
+            "records": sum(w["records"] for w in files),
+            "shards": [posixpath.basename(w["path"]) for w in files],
+            "records_per_shard": [w["records"] for w in files],
+        }
+    images_total = sum(s["images"] for s in splits.values())
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "geometry": settings["geometry"],
+        "fill_rgb": settings["geometry"]["fill_rgb"],
+        "files_matched": counts.get("files_matched", 0),
+        "images": images_total,
+        "records": sum(s["records"] for s in splits.values()),
+        "duplicates": len(duplicates),
+        "rejects": len(rejects),
+        "rejects_by_reason": dict(sorted(rejects_by_reason.items())),
+        "splits": splits,
+        "settings": {k: v for k, v in settings.items() if k != "geometry"},
+        "accounting": "files_matched == images + duplicates + rejects; records = crops of the images",
+    }
+    if manifest["files_matched"] != images_total + len(duplicates) + len(rejects):
+        raise RuntimeError(f"files unaccounted for: {manifest}")
+    _remove_stale_shards(output, {w["path"] for w in written})
+    shards.write_manifest(output, manifest)
+    return manifest
+
+
+def _remove_stale_shards(output: str, current: set[str]) -> None:
+    """Deletes shards of an earlier run with another shard count, which the split glob would pick up."""
+    stale = [m.path for split in shards.SPLITS
+             for m in FileSystems.match([shards.shard_pattern(output, split)])[0].metadata_list
+             if m.path not in current]
+    if stale:
+        logging.info("Removing %d shard(s) of an earlier run", len(stale))
+        FileSystems.delete(stale)
+
+
+def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geometry, spec: images.CropSpec,
+          eval_fraction: float, split_group_pattern: str, num_shards: int = 0) -> None:
+    """Adds the preprocess stages to `pipeline`."""
+    pattern, images_only = file_pattern(input_path)
+    paths = (pipeline
+             | "MatchFiles" >> fileio.MatchFiles(pattern, fileio.EmptyMatchTreatment.DISALLOW)
+             | "Paths" >> beam.Map(lambda metadata: metadata.path)
+             | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or _is_image_name(path))
+             # The listing is one bundle: break fusion so reading and decoding spread over workers.
+             | "BreakFusion" >> beam.Reshuffle())
+    hashed = paths | "ReadAndHash" >> beam.ParDo(ReadAndHash()).with_outputs(_REJECT, main="hashed")
+    unique = (hashed.hashed
+              | "GroupByContent" >> beam.GroupByKey()
+              | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates()).with_outputs(_DUPLICATE, main="unique"))
+    decoded = unique.unique | "DecodeCropAndMask" >> beam.ParDo(
+        DecodeCropAndMask(geometry, spec, eval_fraction, split_group_pattern)).with_outputs(
+            _REJECT, DecodeCropAndMask.IMAGES, main="records")
+    by_split = decoded.records | "BySplit" >> beam.Partition(lambda item, _: shards.SPLITS.index(item[0]),
+                                                             len(shards.SPLITS))
+    written = [by_split[i]
+               | f"{split.capitalize()}Records" >> beam.Map(lambda item: (item[1], item[2]))
+               | f"Write{split.capitalize()}" >> WriteTFRecordShards(output, split, num_shards)
+               for i, split in enumerate(shards.SPLITS)]
+    rejects = (hashed[_REJECT], decoded[_REJECT]) | "AllRejects" >> beam.Flatten()
+    events = ((paths | "CountMatched" >> beam.Map(lambda _: ("files_matched", 1)),
+               decoded[DecodeCropAndMask.IMAGES] | "CountImages" >> beam.Map(lambda s: (f"images/{s[0]}", 1)))
+              | "AllEvents" >> beam.Flatten()
+              | "Counts" >> beam.CombinePerKey(sum))
+    settings = {
+        "geometry": geometry.to_dict(),
+        "input": input_path,
+        "crop": spec.mode,
+        "crops_per_image": spec.count,
+        "resize_to": spec.resize_to,
+        "min_size": spec.min_size,
+        "max_pixels": spec.max_pixels,
+        "eval_fraction": eval_fraction,
+        "split_group_pattern": split_group_pattern,
+    }
+    _ = (pipeline
+         | "Once" >> beam.Create([None])
+         | "WriteManifest" >> beam.Map(
+             write_outputs, output=output, counts=beam.pvalue.AsDict(events),
+             rejects=beam.pvalue.AsList(rejects), duplicates=beam.pvalue.AsList(unique[_DUPLICATE]),
+             written=beam.pvalue.AsList(written | "AllShards" >> beam.Flatten()), settings=settings))
+
+
+def summary(manifest: dict[str, Any], output: str, seconds: float) -> str:
+    s = manifest["splits"]
+    reasons = ", ".join(f"{k} {v}" for k, v in manifest["rejects_by_reason"].items())
+    return (f"preprocess: {manifest['files_matched']} files matched -> {manifest['images']} images "
+            f"({s['train']['images']} train / {s['eval']['images']} eval) -> {manifest['records']} records "
+            f"({s['train']['records']} / {s['eval']['records']}) in {len(s['train']['shards'])}+"
+            f"{len(s['eval']['shards'])} shards, {manifest['duplicates']} duplicates, "
+            f"{manifest['rejects']} rejects{f' ({reasons})' if reasons else ''}; {seconds:.1f}s -> {output}")
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    defaults = Geometry()
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.preprocess", description=__doc__.split("\n\n")[0],
+        epilog="Any other argument is a Beam pipeline option (--runner, --project, --temp_location, ...).")
+    parser.add_argument("--input", required=True,
+                        help="a directory (every image file under it) or a glob, local or gs://")
+    parser.add_argument("--output", required=True, help="directory for shards, manifest.json, rejects.jsonl")
+    parser.add_argument("--image-size", type=int, default=defaults.image_size)
+    parser.add_argument("--patch-size", type=int, default=defaults.patch_size)
+    parser.add_argument("--overlap", type=int, default=defaults.overlap)
+    parser.add_argument("--eval-fraction", type=float, default=0.1)
+    parser.add_argument("--crop", choices=images.CROP_MODES, default=None,
+                        help="centre crop, or random crops seeded by the image's hash "
+                             "(default: center for one crop per image, random for several)")
+    parser.add_argument("--crops-per-image", type=int, default=1,
+                        help="random crops per photo: up to this many, as many as fit half a crop apart")
+    parser.add_argument("--resize-to", type=int, default=None,
+                        help="shorter side the photo is resized to before cropping (never upscaled); "
+                             "default: image size for one crop, twice that for several")
+    parser.add_argument("--min-size", type=int, default=None,
+                        help="reject photos whose shorter side is below this (default: image size)")
+    parser.add_argument("--max-pixels", type=int, default=images.MAX_IMAGE_PIXELS,
+                        help="reject larger images as decompression bombs")
+    parser.add_argument("--num-shards", type=int, default=0,
+                        help=f"shards per split (default: one per {shards.RECORDS_PER_SHARD} records)")
+    parser.add_argument("--split-group-pattern", default=DEFAULT_SPLIT_GROUP_PATTERN,
+                        help="regex on the file name (without extension): files whose names are equal "
+                             "once the match is removed share a split side; '' to split by content only")
+    return parser.parse_known_args(argv)
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    args, beam_args = parse_args(argv)
+    geometry = Geometry(image_size=args.image_size, patch_size=args.patch_size, overlap=args.overlap)
+    if not 0.0 <= args.eval_fraction <= 1.0:
+        raise SystemExit(f"--eval-fraction {args.eval_fraction} must be in [0, 1]")
+    count = args.crops_per_image
+    spec = images.CropSpec(
+        size=geometry.image_size,
+        resize_to=args.resize_to or geometry.image_size * (1 if count == 1 else 2),
+        mode=args.crop or ("center" if count == 1 else "random"),
+        count=count,
+        min_size=args.min_size or geometry.image_size,
+        max_pixels=args.max_pixels,
+    )
+    if args.split_group_pattern:
+        re.compile(args.split_group_pattern)
+    if not FileSystems.exists(args.output):
+        FileSystems.mkdirs(args.output)
+    start = time.perf_counter()
+    with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
+        build(pipeline, args.input, args.output, geometry, spec, args.eval_fraction, args.split_group_pattern,
+              args.num_shards)
+    manifest = shards.read_manifest(args.output)
+    line = summary(manifest, args.output, time.perf_counter() - start)
+    logging.info(line)
+    print(line, flush=True)
+    return manifest
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # The local runner forwards every worker's INFO lines; keep Beam's warnings and the progress here.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    run()
