@@ -88,11 +88,17 @@ evaluate: bootstrap
 report: bootstrap
 	$(PY) -m model.report --run $(RUN) --eval $(RUN)/eval --output $(RUN)/report
 
+# Every stage through the same target a user runs by hand; the report stage prints the headline.
 demo: bootstrap
+	@echo "==> [1/5] preprocess: $(RAW) -> $(DATA) (centre-masked TFRecords, $(CROPS) crops per photo)"
 	$(MAKE) --no-print-directory preprocess
+	@echo "==> [2/5] train $(DEMO_STEPS) steps -> $(RUN) (exports the SavedModel to $(RUN)/export at the end)"
 	$(MAKE) --no-print-directory train STEPS=$(DEMO_STEPS)
+	@echo "==> [3/5] bulk inpaint the eval split on Beam -> $(INPAINTED)"
 	$(MAKE) --no-print-directory inpaint
+	@echo "==> [4/5] evaluate the model against mean fill, OpenCV Telea and Navier-Stokes -> $(RUN)/eval"
 	$(MAKE) --no-print-directory evaluate
+	@echo "==> [5/5] report -> $(RUN)/report"
 	$(MAKE) --no-print-directory report
 
 bench: bootstrap
@@ -110,8 +116,8 @@ dataflow-preprocess:
 
 dataflow-inpaint:
 	@test -n "$(PROJECT)" -a -n "$(BUCKET)" || { echo "set PROJECT=... BUCKET=... (and REGION=...)"; exit 2; }
-	$(PY) -m pipelines.inpaint --model $(MODEL) --input '$(INPUT)' --output $(OUTPUT) \
-		$(dataflow_args) --machine_type g2-standard-4 --number_of_worker_harness_threads 1 \
+	$(PY) -m pipelines.inpaint --model $(MODEL) --input '$(INPUT)' --output $(INPAINTED) \
+		$(dataflow_args) --machine_type g2-standard-4 --number_of_worker_harness_threads 4 \
 		--experiments=no_use_multiple_sdk_containers \
 		--dataflow_service_options='worker_accelerator=type:$(GPU);count:1;install-nvidia-driver' \
 		$(BEAM_ARGS)

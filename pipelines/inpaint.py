@@ -1,0 +1,529 @@
+"""Bulk inpainting with the exported SavedModel: the inpaint pipeline.
+
+    python -m pipelines.inpaint --model runs/default/export --input 'data/tfrecords/eval-*.tfrecord.gz' \\
+        --output data/inpainted
+    python -m pipelines.inpaint --model gs://b/export --input 'gs://b/photos/*.jpg' --output gs://b/inpainted \\
+        --runner DataflowRunner ...   (see `make dataflow-inpaint`)
+
+Input is either the preprocess stage's centre-masked TFRecords or raw photos of any size (the
+format is told by the glob unless --input-format says it). A photo is inpainted at full resolution
+(pipelines/full_resolution.py): only its centre hole changes.
+
+Stages: list the files (fusion broken), read and validate each element on its own (a bad photo or
+record is rejected here, never inside a batch), run the model through RunInference on fixed-size
+batches (a failing batch is rejected whole, with the error), then paste back and write. Output
+folder:
+    images/NAME-HASH.png                    --write png (or the photo's format with --image-format input)
+    inpainted-SSSSS-of-NNNNN.tfrecord.gz    --write tfrecord: the records with `image/inpainted/encoded`
+    metrics.jsonl                           per-record hole metrics where records carry ground truth
+    rejects.jsonl                           one line per rejected input or batch member, with the reason
+    summary.json                            counts (inputs == inpainted + rejects), rejects by reason,
+                                            the metrics' mean
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import posixpath
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.ml.inference.base import RunInference
+from PIL import Image
+
+from model.export import load_geometry
+from model.metrics import NAMES as METRIC_NAMES, inpainting_metrics
+from pipelines import full_resolution, images, model_handler
+from pipelines.model_handler import KeyedInpainterModelHandler
+from pipelines.options import pipeline_options
+from pipelines.preprocess import file_pattern
+from tfrecords.geometry import Geometry
+from tfrecords.schema import Record
+
+NAMESPACE = "inpaint"
+INPUT_FORMATS = ("tfrecord", "images")
+WRITES = ("png", "tfrecord")
+ENGINES = ("keyed", "tfx-bsl")
+IMAGE_FORMATS = ("png", "input")
+IMAGES_DIR = "images"
+RECORDS_PREFIX = "inpainted"
+METRICS = "metrics.jsonl"
+REJECTS = "rejects.jsonl"
+SUMMARY = "summary.json"
+EXAMPLES_SIGNATURE = "serve_examples"
+
+# Reject reasons beyond the photo decoding ones (pipelines/images.py).
+CORRUPT_FILE = "corrupt_file"
+INVALID_RECORD = "invalid_record"
+GEOMETRY_MISMATCH = "geometry_mismatch"
+INFERENCE_FAILED = "inference_failed"
+WRITE_FAILED = "write_failed"
+
+_REJECT, _RECORDS, _METRICS = "reject", "records", "metrics"
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# What Pillow saves losslessly or well enough to keep the photo's own format with --image-format input.
+_SAVE_OPTIONS = {"PNG": {}, "JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True},
+                 "BMP": {}, "TIFF": {"compression": "tiff_lzw"}}
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    model: str
+    input: str
+    output: str
+    geometry: Geometry
+    input_format: str
+    writes: tuple[str, ...] = ("png",)
+    batch_size: int = 64
+    engine: str = "keyed"
+    image_format: str = "png"
+
+
+@dataclasses.dataclass
+class Item:
+    """One validated input on its way through the model: the model's input and what the output
+    needs (the record it came from, or the full-size photo and where its hole is)."""
+
+    id: str
+    source: str
+    model_input: np.ndarray
+    record: Record | None = None
+    serialized: bytes | None = None
+    photo: Image.Image | None = None
+    placement: full_resolution.Placement | None = None
+
+    def example(self, geometry: Geometry) -> bytes:
+        """The serialized record the `serve_examples` signature takes (built for photos)."""
+        if self.serialized is None:
+            self.serialized = Record(_filled(self.model_input, geometry), geometry, self.id, self.source).serialize()
+        return self.serialized
+
+
+def reject(source: str, item_id: str, stage: str, reason: str, detail: str) -> dict[str, str]:
+    return {"source": source, "id": item_id, "stage": stage, "reason": reason, "detail": detail[:500]}
+
+
+def output_name(source: str, extension: str, crop_index: int | None = None) -> str:
+    """A file name made from the input's name, that cannot leave the folder it is joined to.
+
+    The name's hash of the whole source URI keeps two inputs with the same base name apart.
+    """
+    base = posixpath.basename(source.replace("\\", "/").rstrip("/"))
+    stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
+    stem = _NAME_UNSAFE.sub("_", stem).strip("._-")[:80] or "image"
+    crop = "" if crop_index is None else f"-crop{crop_index}"
+    digest = hashlib.sha256(source.encode()).hexdigest()[:10]
+    return f"{stem}{crop}-{digest}.{extension}"
+
+
+class ReadRecords(beam.DoFn):
+    """TFRecord file -> one Item per valid record; invalid records and unreadable files -> rejects."""
+
+    def __init__(self, geometry: Geometry) -> None:
+        self._geometry = geometry
+        self._inputs = Metrics.counter(NAMESPACE, "inputs")
+
+    def process(self, path: str) -> Iterator[Any]:
+        count = 0
+        try:
+            handle = FileSystems.open(path)
+        except Exception as e:
+            self._inputs.inc()
+            yield beam.pvalue.TaggedOutput(_REJECT, reject(path, "", "read", images.UNREADABLE, str(e)))
+            return
+        with handle:
+            while True:
+                try:
+                    data = _TFRecordUtil.read_record(handle)
+                except Exception as e:  # bad CRC, truncated gzip: the rest of the file is lost
+                    self._inputs.inc()
+                    yield beam.pvalue.TaggedOutput(_REJECT, reject(
+                        path, f"#{count}", "read", CORRUPT_FILE, f"unreadable after {count} records: {e}"))
+                    return
+                if data is None:
+                    return
+                self._inputs.inc()
+                yield self._validated(path, count, data)
+                count += 1
+
+    def _validated(self, path: str, index: int, data: bytes) -> Any:
+        try:
+            record = Record.parse(data)
+        except Exception as e:
+            return beam.pvalue.TaggedOutput(_REJECT, reject(path, f"#{index}", "validate", INVALID_RECORD, str(e)))
+        if record.geometry != self._geometry:
+            return beam.pvalue.TaggedOutput(_REJECT, reject(
+                record.source_uri or path, record.record_id, "validate", GEOMETRY_MISMATCH,
+                f"record {record.geometry.to_dict()} vs model {self._geometry.to_dict()}"))
+        return Item(record.record_id, record.source_uri or f"{path}#{index}", record.masked, record=record,
+                    serialized=data)
+
+
+class ReadPhoto(beam.DoFn):
+    """Photo path -> Item with its full-size pixels and the model's input; bad photos -> rejects."""
+
+    def __init__(self, geometry: Geometry) -> None:
+        self._geometry = geometry
+        self._inputs = Metrics.counter(NAMESPACE, "inputs")
+
+    def process(self, path: str) -> Iterator[Any]:
+        self._inputs.inc()
+        try:
+            with FileSystems.open(path, compression_type="uncompressed") as f:
+                data = f.read()
+        except Exception as e:
+            yield beam.pvalue.TaggedOutput(_REJECT, reject(path, "", "read", images.UNREADABLE, str(e)))
+            return
+        key = hashlib.sha256(data).hexdigest()
+        try:
+            photo = full_resolution.open_upright(data)
+            placement = full_resolution.place(photo.height, photo.width, self._geometry)
+            model_input = full_resolution.model_input(photo, placement, self._geometry)
+        except images.Rejected as e:
+            yield beam.pvalue.TaggedOutput(_REJECT, reject(path, key, "decode", e.reason, e.detail))
+            return
+        except Exception as e:  # whatever else a hostile file makes Pillow raise
+            yield beam.pvalue.TaggedOutput(_REJECT, reject(path, key, "decode", images.CORRUPT, repr(e)))
+            return
+        yield Item(key, path, model_input, photo=photo, placement=placement)
+
+
+class InpaintWithKeyedHandler(beam.PTransform):
+    """Items -> (item, {"inpainted", "patch"}) through Beam's RunInference; a failing batch's
+    members -> rejects, with the error."""
+
+    def __init__(self, model: str, batch_size: int) -> None:
+        super().__init__()
+        self._model = model
+        self._batch_size = batch_size
+
+    def expand(self, items: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        results, failed = (
+            items
+            | "PairWithModelInput" >> beam.Map(lambda item: (item, item.model_input))
+            | "RunInference" >> RunInference(
+                KeyedInpainterModelHandler(self._model, self._batch_size)).with_exception_handling())
+        outputs = results | "Outputs" >> beam.MapTuple(lambda item, prediction: (item, prediction.inference))
+        rejects = failed.failed_inferences | "RejectFailedBatches" >> beam.FlatMap(_failed_batch)
+        return outputs, rejects
+
+
+class InpaintWithTfxBsl(beam.PTransform):
+    """Items -> (item, {"inpainted", "patch"}) through tfx-bsl's RunInference on the model's
+    `serve_examples` signature (PredictionLog protos). tfx-bsl offers no dead-letter output: a
+    failing batch fails the job."""
+
+    def __init__(self, model: str, batch_size: int, geometry: Geometry) -> None:
+        super().__init__()
+        self._model = model
+        self._batch_size = batch_size
+        self._geometry = geometry
+
+    def expand(self, items: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        from tfx_bsl.public.beam import RunInference as TfxRunInference
+        from tfx_bsl.public.proto import model_spec_pb2
+
+        spec = model_spec_pb2.InferenceSpecType(
+            saved_model_spec=model_spec_pb2.SavedModelSpec(model_path=self._model,
+                                                           signature_name=[EXAMPLES_SIGNATURE]),
+            batch_parameters=model_spec_pb2.BatchParameters(min_batch_size=self._batch_size,
+                                                            max_batch_size=self._batch_size))
+        geometry = self._geometry
+        outputs = (items
+                   | "PairWithExample" >> beam.Map(lambda item: (item, item.example(geometry)))
+                   | "RunInference" >> TfxRunInference(spec)
+                   | "Outputs" >> beam.MapTuple(lambda item, log: (item, _prediction_outputs(log))))
+        rejects = items.pipeline | "NoFailedBatches" >> beam.Create([])
+        return outputs, rejects
+
+
+class WriteOutputs(beam.DoFn):
+    """(item, model outputs) -> written image (and the record, the metrics as tagged outputs)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._inpainted = Metrics.counter(NAMESPACE, "inpainted")
+        self._done = 0
+
+    def process(self, element: tuple[Item, dict[str, np.ndarray]]) -> Iterator[Any]:
+        item, outputs = element
+        s = self._settings
+        try:
+            written = []
+            if "png" in s.writes:
+                written.append(self._write_image(item, outputs))
+            record = self._record(item, outputs["inpainted"]) if "tfrecord" in s.writes else None
+            metrics = None
+            if item.record is not None and item.record.patch is not None:
+                metrics = inpainting_metrics(outputs["inpainted"], item.record.original(), s.geometry)
+        except Exception as e:
+            yield beam.pvalue.TaggedOutput(_REJECT, reject(item.source, item.id, "write", WRITE_FAILED, repr(e)))
+            return
+        self._inpainted.inc()
+        self._done += 1
+        if self._done % 1000 == 0:
+            logging.info("This worker has inpainted %d inputs", self._done)
+        if record is not None:
+            yield beam.pvalue.TaggedOutput(_RECORDS, record)
+        if metrics is not None:
+            yield beam.pvalue.TaggedOutput(_METRICS, {"id": item.id, "source": item.source, **metrics})
+        yield {"id": item.id, "source": item.source, "written": written}
+
+    def _write_image(self, item: Item, outputs: dict[str, np.ndarray]) -> str:
+        s = self._settings
+        info: dict[str, Any] = {}
+        if item.photo is not None:
+            pixels = full_resolution.paste_back(item.photo, item.placement, outputs["patch"], s.geometry)
+            image = Image.fromarray(pixels)
+            source_format = item.photo.format if s.image_format == "input" else None
+            if item.photo.info.get("icc_profile"):
+                info["icc_profile"] = item.photo.info["icc_profile"]
+            crop = None
+        else:
+            image = Image.fromarray(outputs["inpainted"])
+            source_format, crop = None, item.record.crop_index
+        fmt = source_format if source_format in _SAVE_OPTIONS else "PNG"
+        if fmt == "JPEG" and image.mode in ("LA", "RGBA"):
+            fmt = "PNG"  # JPEG holds no alpha
+        path = FileSystems.join(s.output, IMAGES_DIR, output_name(item.source, _EXTENSIONS[fmt], crop))
+        encoded = io.BytesIO()
+        image.save(encoded, format=fmt, **_SAVE_OPTIONS[fmt], **info)
+        with FileSystems.create(path, mime_type=Image.MIME.get(fmt, "application/octet-stream")) as f:
+            f.write(encoded.getvalue())
+        return path
+
+    def _record(self, item: Item, inpainted: np.ndarray) -> bytes:
+        if item.record is not None:
+            record = dataclasses.replace(item.record, inpainted=inpainted)
+        else:
+            g = self._settings.geometry
+            record = Record(_filled(item.model_input, g), g, item.id, item.source, inpainted=inpainted)
+        return record.serialize()
+
+
+class MeanMetrics(beam.CombineFn):
+    """`model.metrics.mean_metrics` as a combiner: sums per region and metric, then divides."""
+
+    def create_accumulator(self) -> tuple[dict[str, float], int]:
+        return {}, 0
+
+    def add_input(self, accumulator, row: dict[str, Any]):
+        sums, count = accumulator
+        for region in ("hole", "patch"):
+            for name in METRIC_NAMES:
+                key = f"{region}/{name}"
+                sums[key] = sums.get(key, 0.0) + row[region][name]
+        return sums, count + 1
+
+    def merge_accumulators(self, accumulators):
+        total: dict[str, float] = {}
+        count = 0
+        for sums, n in accumulators:
+            for key, value in sums.items():
+                total[key] = total.get(key, 0.0) + value
+            count += n
+        return total, count
+
+    def extract_output(self, accumulator) -> dict[str, Any] | None:
+        sums, count = accumulator
+        if not count:
+            return None
+        out: dict[str, Any] = {region: {name: sums[f"{region}/{name}"] / count for name in METRIC_NAMES}
+                               for region in ("hole", "patch")}
+        out["count"] = count
+        return out
+
+
+def build(pipeline: beam.Pipeline, settings: Settings) -> None:
+    """Adds the inpaint stages to `pipeline`."""
+    s = settings
+    pattern, images_only = file_pattern(s.input)
+    paths = (pipeline
+             | "MatchFiles" >> fileio.MatchFiles(pattern, fileio.EmptyMatchTreatment.DISALLOW)
+             | "Paths" >> beam.Map(lambda metadata: metadata.path)
+             | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or _is_image_name(path))
+             # The listing is one bundle: break fusion so reading spreads over workers.
+             | "BreakFusion" >> beam.Reshuffle())
+    reader = ReadRecords(s.geometry) if s.input_format == "tfrecord" else ReadPhoto(s.geometry)
+    read = paths | "ReadAndValidate" >> beam.ParDo(reader).with_outputs(_REJECT, main="items")
+    engine = (InpaintWithKeyedHandler(s.model, s.batch_size) if s.engine == "keyed"
+              else InpaintWithTfxBsl(s.model, s.batch_size, s.geometry))
+    outputs, failed = read.items | "Inpaint" >> engine
+    written = outputs | "WriteOutputs" >> beam.ParDo(WriteOutputs(s)).with_outputs(
+        _REJECT, _RECORDS, _METRICS, main="done")
+
+    if "tfrecord" in s.writes:
+        _ = written[_RECORDS] | "WriteRecords" >> beam.io.WriteToTFRecord(
+            FileSystems.join(s.output, RECORDS_PREFIX), file_name_suffix=".tfrecord.gz",
+            shard_name_template="-SSSSS-of-NNNNN")
+    metrics = written[_METRICS]
+    _ = (metrics
+         | "MetricsToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True))
+         | "WriteMetrics" >> _WriteJsonLines(s.output, METRICS))
+    rejects = (read[_REJECT], failed, written[_REJECT]) | "AllRejects" >> beam.Flatten()
+    _ = (rejects
+         | "CountRejects" >> beam.Map(_count_reject)
+         | "WriteRejects" >> _WriteJsonLines(s.output, REJECTS))
+
+    def count(pcoll: beam.PCollection, name: str) -> beam.pvalue.AsSingleton:
+        return beam.pvalue.AsSingleton(pcoll | f"Count{name}" >> beam.combiners.Count.Globally())
+
+    _ = (pipeline
+         | "Once" >> beam.Create([None])
+         | "WriteSummary" >> beam.Map(
+             write_summary, settings=s,
+             items=count(read.items, "Items"), read_rejects=count(read[_REJECT], "ReadRejects"),
+             inpainted=count(written.done, "Inpainted"),
+             rejects_by=beam.pvalue.AsDict(
+                 rejects
+                 | "RejectKeys" >> beam.FlatMap(lambda r: [f"reason/{r['reason']}", f"stage/{r['stage']}"])
+                 | "CountRejectKeys" >> beam.combiners.Count.PerElement()),
+             mean_metrics=beam.pvalue.AsSingleton(metrics | "MeanMetrics" >> beam.CombineGlobally(MeanMetrics()))))
+
+
+def write_summary(_, settings: Settings, items: int, read_rejects: int, inpainted: int,
+                  rejects_by: dict[str, int], mean_metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Writes summary.json; fails the job if any input is unaccounted for."""
+    rejects = sum(v for k, v in rejects_by.items() if k.startswith("stage/"))
+    summary = {
+        "model": settings.model,
+        "input": settings.input,
+        "input_format": settings.input_format,
+        "engine": settings.engine,
+        "batch_size": settings.batch_size,
+        "writes": list(settings.writes),
+        "geometry": settings.geometry.to_dict(),
+        "inputs": items + read_rejects,
+        "inpainted": inpainted,
+        "rejects": rejects,
+        "rejects_by_reason": {k.split("/", 1)[1]: v for k, v in sorted(rejects_by.items()) if k.startswith("reason/")},
+        "rejects_by_stage": {k.split("/", 1)[1]: v for k, v in sorted(rejects_by.items()) if k.startswith("stage/")},
+        "metrics": mean_metrics,
+    }
+    with FileSystems.create(FileSystems.join(settings.output, SUMMARY), mime_type="application/json") as f:
+        f.write(json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n")
+    if summary["inputs"] != inpainted + rejects:
+        raise RuntimeError(f"accounting: {summary['inputs']} inputs != {inpainted} inpainted + {rejects} rejects")
+    return summary
+
+
+class _WriteJsonLines(beam.PTransform):
+    """Lines to one file `name` in `directory` (written even when empty)."""
+
+    def __init__(self, directory: str, name: str) -> None:
+        super().__init__()
+        self._path = FileSystems.join(directory, name)
+
+    def expand(self, lines: beam.PCollection) -> beam.pvalue.PDone:
+        return lines | beam.io.WriteToText(self._path, num_shards=1, shard_name_template="")
+
+
+def _count_reject(row: dict[str, str]) -> str:
+    Metrics.counter(NAMESPACE, "rejects").inc()
+    return json.dumps(row, sort_keys=True)
+
+
+def _failed_batch(failure: tuple[list[tuple[Item, np.ndarray]], tuple]) -> list[dict[str, str]]:
+    batch, (_, error, _) = failure
+    detail = f"batch of {len(batch)} failed: {error}"
+    return [reject(item.source, item.id, "inference", INFERENCE_FAILED, detail) for item, _ in batch]
+
+
+def _prediction_outputs(log) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    outputs = log.predict_log.response.outputs
+    return {name: tf.make_ndarray(outputs[name])[0] for name in ("inpainted", "patch")}
+
+
+def _filled(model_input: np.ndarray, geometry: Geometry) -> np.ndarray:
+    masked = model_input.copy()
+    top, left, bottom, right = geometry.hole_box
+    masked[top:bottom, left:right] = geometry.fill_rgb
+    return masked
+
+
+def _is_image_name(path: str) -> bool:
+    name = posixpath.basename(path)
+    return not name.startswith(".") and posixpath.splitext(name)[1].lower() in Image.registered_extensions()
+
+
+def input_format_of(pattern: str) -> str:
+    return "tfrecord" if ".tfrecord" in pattern.lower() else "images"
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.inpaint", description=__doc__.split("\n\n")[0],
+        epilog="Any other argument is a Beam pipeline option (--runner, --project, --temp_location, ...).")
+    parser.add_argument("--model", required=True, help="the exported SavedModel directory (local or gs://)")
+    parser.add_argument("--input", required=True,
+                        help="glob of TFRecord shards or photos, or a directory of photos (local or gs://)")
+    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, default=None,
+                        help="default: tfrecord if the glob names .tfrecord files, else images")
+    parser.add_argument("--write", default="png",
+                        help=f"comma-separated outputs among {','.join(WRITES)} (default: png)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per model call")
+    parser.add_argument("--engine", choices=ENGINES, default="keyed",
+                        help="Beam's RunInference with this project's handler, or tfx-bsl's on tf.Examples")
+    parser.add_argument("--image-format", choices=IMAGE_FORMATS, default="png",
+                        help="png (lossless: pixels outside the hole stay exact), or the photo's own format")
+    return parser.parse_known_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    writes = tuple(w.strip() for w in args.write.split(",") if w.strip())
+    if not writes or set(writes) - set(WRITES):
+        raise SystemExit(f"--write {args.write!r}: choose among {','.join(WRITES)}")
+    if args.batch_size < 1:
+        raise SystemExit(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not FileSystems.exists(FileSystems.join(args.model, "saved_model.pb")):
+        raise SystemExit(f"no SavedModel at {args.model}: train and export first (make train)")
+    return Settings(model=args.model, input=args.input, output=args.output, geometry=load_geometry(args.model),
+                    input_format=args.input_format or input_format_of(args.input), writes=writes,
+                    batch_size=args.batch_size, engine=args.engine, image_format=args.image_format)
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    args, beam_args = parse_args(argv)
+    settings = settings_from(args)
+    if not FileSystems.exists(settings.output):
+        FileSystems.mkdirs(settings.output)
+    start = time.perf_counter()
+    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+    build(pipeline, settings)
+    result = pipeline.run()
+    result.wait_until_finish()
+    with FileSystems.open(FileSystems.join(settings.output, SUMMARY)) as f:
+        summary = json.loads(f.read())
+    summary["counters"] = {c.key.metric.name: c.committed for c in result.metrics().query(
+        MetricsFilter().with_namespaces([NAMESPACE, model_handler.NAMESPACE]))["counters"]}
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    metrics = summary["metrics"]
+    line = (f"inpaint: {summary['inputs']} inputs -> {summary['inpainted']} inpainted + {summary['rejects']} "
+            f"rejects {summary['rejects_by_reason'] or ''}"
+            + (f"; hole PSNR {metrics['hole']['psnr']:.2f} dB, L1 {metrics['hole']['l1']:.4f}" if metrics else "")
+            + f"; {summary['seconds']:.1f}s -> {settings.output}")
+    logging.info(line)
+    print(line, flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run()
