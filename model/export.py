@@ -9,14 +9,20 @@ Signatures:
 """
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
+import sys
 from typing import Any
 
 import keras
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
+from model import config as layout
+from model.config import TrainConfig
+from model.networks import build_generator
 from tfrecords.geometry import Geometry
 from tfrecords.schema import parse_examples
 
@@ -103,3 +109,47 @@ def load_inpainter(path: str):
         raise FileNotFoundError(f"no SavedModel at {path}: train and export first (make train)")
     loaded = tf.saved_model.load(path)
     return loaded.signatures["serving_default"], load_geometry(path)
+
+
+def export_run(model_dir: str, output: str) -> str:
+    """Rebuilds a run's generator (float32) from its saved config and latest checkpoint, and exports it."""
+    def read_json(name: str) -> dict[str, Any]:
+        path = os.path.join(model_dir, name)
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"no {name} in {model_dir}: not a training run directory (make train)")
+        with tf.io.gfile.GFile(path) as f:
+            return json.loads(f.read())
+
+    config = TrainConfig.from_dict(read_json(layout.CONFIG_FILE))
+    run = read_json(layout.RUN_FILE)
+    geometry = Geometry.from_dict(run["geometry"])
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, layout.CHECKPOINTS))
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {model_dir}/{layout.CHECKPOINTS}: train first")
+    # float32 whatever the training policy: the export must run on CPUs as well as GPUs.
+    generator = build_generator(geometry, config.bottleneck, config.width, dtype="float32")
+    step = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(generator=generator, step=step).restore(latest).expect_partial().assert_existing_objects_matched()
+    metadata = {"step": int(step), "checkpoint": latest, "config": config.to_dict(),
+                "vgg_weights": run["vgg_weights"], "trained_on": run.get("hardware"), "data": run.get("data")}
+    return export_saved_model(generator, geometry, output, metadata)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.export",
+                                     description="Exports a training run's latest checkpoint as a SavedModel.")
+    parser.add_argument("--model-dir", required=True, help="the training run directory")
+    parser.add_argument("--output", required=True, help="where to write the SavedModel (local or gs://)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        path = export_run(args.model_dir, args.output)
+    except FileNotFoundError as e:
+        logging.error("%s", e)
+        return 1
+    logging.info("exported %s (step %s) to %s", args.model_dir, read_metadata(path)["step"], path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

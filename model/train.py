@@ -1,0 +1,440 @@
+"""Trains the structural inpainting network on the preprocess stage's TFRecords, then exports it.
+
+    python -m model.train --data DIR --model-dir DIR [--steps N --batch-size 64 --bottleneck 4000
+        --phase-steps STRUCT,JOINT --lambda-adv 0.001 --vgg-weights imagenet|PATH|random ...]
+
+Phase 1 trains the generator on the structural loss alone (pixel + VGG16 feature reconstruction);
+phase 2 adds the adversarial loss and trains the discriminator beside it (DESIGN.md section 1).
+The run directory holds config.json, run.json (geometry, VGG weights used, hardware),
+checkpoints/, logs/ (TensorBoard), eval.jsonl and, at the end, export/ (the SavedModel).
+A rerun resumes from the latest checkpoint; a finished run says so and does nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from model import config as layout
+from model import losses
+from model.config import ARCHITECTURE_FIELDS, TrainConfig
+from model.data import eval_dataset, geometry_from_manifest, train_dataset
+from model.export import export_run, inpaint, read_metadata, to_unit_range
+from model.metrics import inpainting_metrics, mean_metrics
+from model.networks import build_discriminator, build_generator
+from model.vgg import build_vgg_features
+from model.vgg_weights import VggWeightsError, load_vgg_weights
+from tfrecords.geometry import Geometry
+
+GRID_IMAGES = 4
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class Hardware:
+    """What the run executes on, chosen from the devices present (and recorded in run.json)."""
+
+    strategy: tf.distribute.Strategy
+    mixed_precision: bool
+    jit_compile: bool
+    gpus: int
+
+    def describe(self) -> dict[str, Any]:
+        return {"strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
+                "gpus": self.gpus, "mixed_precision": self.mixed_precision, "jit_compile": self.jit_compile}
+
+
+def choose_hardware(config: TrainConfig) -> Hardware:
+    """MirroredStrategy over several GPUs, else the default; mixed precision and XLA on GPU ("auto")."""
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    if config.strategy == "mirrored" or (config.strategy == "auto" and gpus > 1):
+        strategy = tf.distribute.MirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()
+    # On this project's 2-core CPU, XLA made the train step slower (bench/RESULTS.md): GPU only by default.
+    mixed = {"on": True, "off": False, "auto": gpus > 0}[config.mixed_precision]
+    jit = {"on": True, "off": False, "auto": gpus > 0}[config.jit_compile]
+    return Hardware(strategy, mixed, jit, gpus)
+
+
+def _write_json(path: str, values: dict[str, Any]) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(values, indent=2, sort_keys=True) + "\n")
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    with tf.io.gfile.GFile(path) as f:
+        return json.loads(f.read())
+
+
+def resolve_config(model_dir: str, overrides: dict[str, Any]) -> TrainConfig:
+    """The run's config: a resumed run keeps its saved one, with the given fields overriding.
+
+    Fields that shape the networks cannot change once checkpoints exist.
+    """
+    saved_path = os.path.join(model_dir, layout.CONFIG_FILE)
+    if not tf.io.gfile.exists(saved_path):
+        return TrainConfig(**overrides)
+    saved = TrainConfig.from_json(tf.io.gfile.GFile(saved_path).read())
+    changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
+    clash = sorted(set(changed) & set(ARCHITECTURE_FIELDS))
+    if clash:
+        raise ValueError(f"{model_dir} was trained with {', '.join(f'{k}={getattr(saved, k)}' for k in clash)}; "
+                         f"asked for {', '.join(f'{k}={changed[k]}' for k in clash)}: use a new --model-dir")
+    if changed:
+        logging.info("resuming %s with changed settings: %s", model_dir, changed)
+    return dataclasses.replace(saved, **changed)
+
+
+class Trainer:
+    """Builds the networks, optimizers and checkpoint of one run directory, and trains them."""
+
+    def __init__(self, config: TrainConfig, data_dir: str, model_dir: str):
+        self.config, self.data_dir, self.model_dir = config, data_dir, model_dir
+        self.geometry: Geometry = geometry_from_manifest(data_dir)
+        self.vgg_weights = load_vgg_weights(config.vgg_weights)  # fails here, before any work
+        self.hardware = choose_hardware(config)
+        self.strategy = self.hardware.strategy
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ValueError(f"batch size {config.batch_size} must divide over {replicas} replicas")
+        policy = "mixed_float16" if self.hardware.mixed_precision else "float32"
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.generator = build_generator(self.geometry, config.bottleneck, config.width, dtype=policy)
+            self.discriminator = build_discriminator(self.geometry, config.width, dtype=policy)
+            self.vgg = build_vgg_features(self.vgg_weights.arrays, dtype=policy)
+            self.optimizer_g = self._optimizer(config.lr_g, "adam_generator")
+            self.optimizer_d = self._optimizer(config.lr_d, "adam_discriminator")
+            self.optimizer_g.build(self.generator.trainable_variables)
+            self.optimizer_d.build(self.discriminator.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            # Where the input stream is: the (epoch, batch) of the next training batch.
+            self.data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
+            self.data_batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_batch")
+        self.ring = losses.overlap_weights(self.geometry.patch_size, self.geometry.overlap, config.overlap_weight)
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.generator, discriminator=self.discriminator, optimizer_g=self.optimizer_g,
+            optimizer_d=self.optimizer_d, step=self.step, data_epoch=self.data_epoch, data_batch=self.data_batch)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(model_dir, layout.CHECKPOINTS),
+                                                  max_to_keep=config.keep_checkpoints)
+        self._steps = {
+            1: self._distributed(self._structural_gradients, [(self.generator, self.optimizer_g)]),
+            2: self._distributed(self._joint_gradients, [(self.generator, self.optimizer_g),
+                                                         (self.discriminator, self.optimizer_d)]),
+        }
+        self._predict = tf.function(lambda images: inpaint(self.generator, images, self.geometry))
+
+    def _optimizer(self, learning_rate: float, name: str) -> keras.optimizers.Optimizer:
+        adam = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta1, name=name)
+        # Dynamic loss scaling keeps float16 gradients from underflowing.
+        return keras.optimizers.LossScaleOptimizer(adam, name=f"{name}_scaled") if self.hardware.mixed_precision else adam
+
+    # --- the train step -----------------------------------------------------------------------
+
+    def _structural(self, predicted: tf.Tensor, truth: tf.Tensor) -> dict[str, tf.Tensor]:
+        pixel = losses.pixel_loss(predicted, truth, self.ring)
+        feature = losses.feature_loss(self.vgg, predicted, truth)
+        return {"pixel": pixel, "feature": feature,
+                "structural": losses.structural_loss(pixel, feature, self.config.lambda_feat)}
+
+    def _scaled(self, loss: tf.Tensor, optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
+        # Each replica's gradient is summed over replicas: average by their count.
+        loss = loss / self.strategy.num_replicas_in_sync
+        return optimizer.scale_loss(loss) if self.hardware.mixed_precision else loss
+
+    def _structural_gradients(self, masked: tf.Tensor, truth: tf.Tensor):
+        """Phase 1: the generator alone, on the structural loss."""
+        with tf.GradientTape() as tape:
+            predicted = self.generator(masked, training=True)
+            values = self._structural(predicted, truth)
+            values["generator"] = values["structural"]
+            scaled = self._scaled(values["generator"], self.optimizer_g)
+        return [tape.gradient(scaled, self.generator.trainable_variables)], values
+
+    def _joint_gradients(self, masked: tf.Tensor, truth: tf.Tensor):
+        """Phase 2: the generator on structural + adversarial loss, the discriminator on real vs fake."""
+        c = self.config
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            predicted = self.generator(masked, training=True)
+            real_logits = self.discriminator(truth, training=True)
+            fake_logits = self.discriminator(predicted, training=True)
+            values = self._structural(predicted, truth)
+            values["adversarial"] = losses.generator_adversarial_loss(fake_logits)
+            values["generator"] = losses.generator_loss(values["structural"], values["adversarial"],
+                                                        c.lambda_rec, c.lambda_adv)
+            values["discriminator"] = losses.discriminator_loss(real_logits, fake_logits)
+            g_scaled = self._scaled(values["generator"], self.optimizer_g)
+            d_scaled = self._scaled(values["discriminator"], self.optimizer_d)
+        return [g_tape.gradient(g_scaled, self.generator.trainable_variables),
+                d_tape.gradient(d_scaled, self.discriminator.trainable_variables)], values
+
+    def _distributed(self, gradients_fn, updated: list[tuple[keras.Model, keras.optimizers.Optimizer]]):
+        """One replica step = gradients (XLA-compiled when enabled), then each model's optimizer update.
+
+        The updates stay outside XLA: under MirroredStrategy they all-reduce across replicas.
+        """
+        compute = tf.function(gradients_fn, jit_compile=self.hardware.jit_compile)
+
+        def replica_step(batch):
+            gradients, values = compute(to_unit_range(batch["masked"]), to_unit_range(batch["patch"]))
+            for grads, (model, optimizer) in zip(gradients, updated):
+                optimizer.apply(grads, model.trainable_variables)
+            return values
+
+        @tf.function
+        def step(batch):
+            per_replica = self.strategy.run(replica_step, args=(batch,))
+            return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                    for k, v in per_replica.items()}
+
+        return step
+
+    def _split(self, batch: dict[str, tf.Tensor]):
+        """A host batch as per-replica slices (the whole batch with one replica)."""
+        replicas = self.strategy.num_replicas_in_sync
+        if replicas == 1:
+            return batch
+        size = self.config.batch_size // replicas
+
+        def part(context):
+            i = context.replica_id_in_sync_group
+            return {k: v[i * size:(i + 1) * size] for k, v in batch.items()}
+
+        return self.strategy.experimental_distribute_values_from_function(part)
+
+    def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, float]:
+        """One step of the current phase on one host batch {masked, patch}; returns the losses."""
+        phase = self.phase(int(self.step))
+        values = {k: float(v) for k, v in self._steps[phase]({"masked": batch["masked"],
+                                                              "patch": batch["patch"]}).items()}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            last = self.manager.latest_checkpoint or "none yet"
+            raise NonFiniteLossError(
+                f"non-finite loss {bad} at step {int(self.step) + 1} (phase {phase}): training stopped. "
+                f"The last good checkpoint ({last}) is kept; resume from it with a lower learning rate "
+                f"(--lr-g/--lr-d) or check the data")
+        self.step.assign_add(1)
+        return values
+
+    def phase(self, step: int) -> int:
+        return 1 if step < self.config.phase_steps[0] else 2
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def restore(self) -> int:
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("resumed from %s at step %d", latest, int(self.step))
+        return int(self.step)
+
+    def finished(self) -> bool:
+        """True when the checkpoint reached the configured steps and the export is of that step."""
+        export = os.path.join(self.model_dir, layout.EXPORT)
+        if int(self.step) < self.config.steps or not tf.io.gfile.exists(os.path.join(export, "saved_model.pb")):
+            return False
+        return read_metadata(export).get("step") == int(self.step)
+
+    def run(self, until_step: int | None = None) -> dict[str, Any]:
+        """Trains to the configured steps (or `until_step`), checkpointing, logging and evaluating.
+
+        Exports at the end of the run. Returns a summary.
+        """
+        c = self.config
+        tf.io.gfile.makedirs(self.model_dir)
+        start = self.restore()
+        if self.finished():
+            logging.info("%s already finished at step %d (export in %s): nothing to do", self.model_dir,
+                         start, os.path.join(self.model_dir, layout.EXPORT))
+            return {"step": start, "trained_steps": 0, "already_finished": True}
+        self._write_run_files()
+        stop = min(c.steps, until_step if until_step is not None else c.steps)
+        writer = tf.summary.create_file_writer(os.path.join(self.model_dir, layout.LOGS, "train"))
+        eval_writer = tf.summary.create_file_writer(os.path.join(self.model_dir, layout.LOGS, "eval"))
+        eval_data = eval_dataset(self.data_dir, self.geometry, c.batch_size, c.eval_images)
+        if eval_data is None:
+            logging.warning("no eval split in %s: periodic evaluation is off", self.data_dir)
+        progbar = keras.utils.Progbar(stop, stateful_metrics=["loss", "img/s", "phase"], unit_name="step")
+        progbar.update(start)
+        logging.info("training steps %d -> %d of %d (phase 1 structural: %d steps, phase 2 joint: %d) on %s",
+                     start, stop, c.steps, c.phase_steps[0], c.phase_steps[1], self.hardware.describe())
+        last_eval: dict[str, Any] | None = None
+        tick, tick_step = time.perf_counter(), start
+        rate = 0.0
+        for batch in self._batches(start, stop):
+            values = self.train_step(batch)
+            self.data_epoch.assign(batch["epoch"])
+            self.data_batch.assign(batch["batch"] + 1)
+            step = int(self.step)
+            if step % c.log_every == 0 or step == stop:
+                now = time.perf_counter()
+                rate = (step - tick_step) * c.batch_size / max(now - tick, 1e-9)
+                tick, tick_step = now, step
+                self._log_scalars(writer, step, values, rate)
+            progbar.update(step, [("loss", values["generator"]), ("img/s", rate), ("phase", self.phase(step - 1))])
+            if step % c.image_every == 0 or step == stop:
+                self._log_images(writer, step, eval_data)
+            if eval_data is not None and (step % c.eval_every == 0 or step == stop):
+                last_eval = self.evaluate(eval_data, eval_writer, step)
+            if step % c.checkpoint_every == 0 or step == stop:
+                self.manager.save(checkpoint_number=step)
+        writer.flush()
+        eval_writer.flush()
+        summary = {"step": int(self.step), "trained_steps": int(self.step) - start, "already_finished": False,
+                   "eval": last_eval}
+        if int(self.step) >= c.steps:
+            summary["export"] = export_run(self.model_dir, os.path.join(self.model_dir, layout.EXPORT))
+        return summary
+
+    def _batches(self, start: int, stop: int) -> Iterator[dict[str, tf.Tensor]]:
+        c = self.config
+        if start >= stop:
+            return
+        position = (int(self.data_epoch), int(self.data_batch))
+        data = train_dataset(self.data_dir, self.geometry, c.batch_size, c.seed, c.shuffle_buffer, c.flip, position)
+        for step, batch in zip(range(start, stop), data):
+            yield batch
+
+    def _write_run_files(self) -> None:
+        _write_json(os.path.join(self.model_dir, layout.CONFIG_FILE), self.config.to_dict())
+        _write_json(os.path.join(self.model_dir, layout.RUN_FILE), {
+            "geometry": self.geometry.to_dict(), "vgg_weights": self.vgg_weights.source,
+            "hardware": self.hardware.describe(), "data": self.data_dir, "tensorflow": tf.__version__,
+            "keras": keras.__version__})
+
+    def _log_scalars(self, writer, step: int, values: dict[str, float], rate: float) -> None:
+        phase = self.phase(step - 1)
+        prefix = "phase1_structural" if phase == 1 else "phase2_joint"
+        with writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(f"{prefix}/{name}", value)
+            tf.summary.scalar("learning_rate/generator", float(self.optimizer_g.learning_rate))
+            tf.summary.scalar("learning_rate/discriminator", float(self.optimizer_d.learning_rate))
+            tf.summary.scalar("throughput/images_per_second", rate)
+            tf.summary.scalar("phase", phase)
+
+    def _log_images(self, writer, step: int, eval_data: tf.data.Dataset | None) -> None:
+        """Rows of masked | inpainted | truth, from the eval split (else from training data)."""
+        if eval_data is not None:
+            batch = next(iter(eval_data))
+        else:
+            batch = next(iter(train_dataset(self.data_dir, self.geometry, self.config.batch_size, 0, 1, False)))
+        masked, truth = batch["masked"][:GRID_IMAGES], self._originals(batch)[:GRID_IMAGES]
+        inpainted = self._predict(masked)["inpainted"]
+        rows = tf.concat([masked, inpainted, truth], axis=2)
+        grid = tf.reshape(rows, [1, -1, rows.shape[2], 3])
+        with writer.as_default(step=step):
+            tf.summary.image("masked_inpainted_truth", grid)
+
+    def _originals(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        top, left, _, _ = self.geometry.patch_box
+        s, p = self.geometry.image_size, self.geometry.patch_size
+        placed = tf.pad(batch["patch"], [[0, 0], [top, s - top - p], [left, s - left - p], [0, 0]])
+        inside = tf.pad(tf.ones([p, p, 1], tf.bool), [[top, s - top - p], [left, s - left - p], [0, 0]])
+        return tf.where(inside, placed, batch["masked"])
+
+    def evaluate(self, eval_data: tf.data.Dataset, writer=None, step: int | None = None) -> dict[str, Any]:
+        """Hole and patch PSNR/SSIM/L1/L2 over the eval images, inpainted as the export does."""
+        per_image = []
+        for batch in eval_data:
+            predicted = self._predict(batch["masked"])["inpainted"].numpy()
+            truth = self._originals(batch).numpy()
+            per_image.extend(inpainting_metrics(p, t, self.geometry) for p, t in zip(predicted, truth))
+        result = mean_metrics(per_image)
+        step = int(self.step) if step is None else step
+        if writer is not None:
+            with writer.as_default(step=step):
+                for region in ("hole", "patch"):
+                    for name, value in result[region].items():
+                        tf.summary.scalar(f"{region}/{name}", value)
+        with tf.io.gfile.GFile(os.path.join(self.model_dir, layout.EVAL_LOG), "a") as f:
+            f.write(json.dumps({"step": step, **result}, sort_keys=True) + "\n")
+        logging.info("eval at step %d on %d images: hole PSNR %.2f dB, SSIM %.3f, L1 %.2f%%, L2 %.2f%%", step,
+                     result["count"], result["hole"]["psnr"], result["hole"]["ssim"],
+                     100 * result["hole"]["l1"], 100 * result["hole"]["l2"])
+        return result
+
+
+# --- command line ---------------------------------------------------------------------------
+
+HELP = {
+    "bottleneck": "channels of the 1x1 bottleneck (paper 4000; smaller makes CPU runs practical)",
+    "width": "base width of both networks (paper 64)",
+    "lr_g": "generator learning rate", "lr_d": "discriminator learning rate",
+    "lambda_rec": "weight of the structural loss in phase 2 (CE 0.999, TF reimplementation 1)",
+    "lambda_adv": "weight of the adversarial loss in phase 2 (CE 0.001, TF reimplementation 0.1)",
+    "lambda_feat": "weight of the VGG16 feature loss inside the structural loss",
+    "overlap_weight": "pixel-loss weight of the overlap ring",
+    "vgg_weights": "imagenet | random | PATH (.npz, Keras notop .h5, Caffe vgg16.npy)",
+    "eval_images": "eval-split images used by the periodic evaluation",
+    "mixed_precision": "auto (GPU only) | on | off", "jit_compile": "XLA: auto (GPU only) | on | off",
+    "strategy": "auto (MirroredStrategy with >1 GPU) | default | mirrored",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="directory of the preprocess stage (shards + manifest)")
+    parser.add_argument("--model-dir", required=True, help="run directory (checkpoints, logs, export)")
+    parser.add_argument("--steps", type=int, help="total steps; split 50/60 structural unless --phase-steps")
+    parser.add_argument("--phase-steps", help="STRUCT,JOINT: steps of phase 1 (structural) and 2 (joint)")
+    parser.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no horizontal flips")
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("phase_steps", "flip"):
+            continue
+        default = field.default
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(default), default=None,
+                            help=f"{HELP.get(field.name, field.name.replace('_', ' '))} (default {default})")
+    return parser
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"phase_steps"}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if args.phase_steps:
+        try:
+            phases = tuple(int(s) for s in args.phase_steps.split(","))
+        except ValueError:
+            phases = ()
+        if len(phases) != 2:
+            raise ValueError(f"--phase-steps {args.phase_steps!r} must be STRUCT,JOINT (two integers)")
+        if args.steps is not None and sum(phases) != args.steps:
+            raise ValueError(f"--steps {args.steps} disagrees with --phase-steps {args.phase_steps}")
+        values["phase_steps"] = phases
+    elif args.steps is not None:
+        values["phase_steps"] = TrainConfig.split_steps(args.steps)
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        config = resolve_config(args.model_dir, overrides_from_args(args))
+        summary = Trainer(config, args.data, args.model_dir).run()
+    except (VggWeightsError, NonFiniteLossError, ValueError, FileNotFoundError) as e:
+        logging.error("%s", e)
+        return 1
+    if not summary["already_finished"]:
+        logging.info("done: step %d%s", summary["step"],
+                     f", exported to {summary['export']}" if summary.get("export") else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The generator and discriminator against DESIGN.md's layer table."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model.networks import build_discriminator, build_generator
+from tfrecords.geometry import Geometry
+
+
+def _shapes(model, prefix):
+    return [(layer.name, tuple(layer.output.shape[1:])) for layer in model.layers if layer.name.startswith(prefix)]
+
+
+def test_generator_is_designs_context_encoder_at_128_64():
+    g = build_generator(Geometry(), bottleneck=4000, width=64)
+    assert _shapes(g, "encoder_conv") == [("encoder_conv1", (64, 64, 64)), ("encoder_conv2", (32, 32, 64)),
+                                          ("encoder_conv3", (16, 16, 128)), ("encoder_conv4", (8, 8, 256)),
+                                          ("encoder_conv5", (4, 4, 512))]
+    assert _shapes(g, "bottleneck_conv") == [("bottleneck_conv", (1, 1, 4000))]
+    assert _shapes(g, "decoder_deconv") + _shapes(g, "decoder_rgb") == [
+        ("decoder_deconv1", (4, 4, 512)), ("decoder_deconv2", (8, 8, 256)), ("decoder_deconv3", (16, 16, 128)),
+        ("decoder_deconv4", (32, 32, 64)), ("decoder_rgb", (64, 64, 3))]
+    # BatchNorm everywhere but after the first encoder conv and the RGB output; no bias where it follows.
+    bn_inputs = {layer.input.name for layer in g.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    for layer in g.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            assert layer.use_bias == (layer.output.name not in bn_inputs), layer.name
+            assert layer.kernel_size == (4, 4)
+    assert [layer.name for layer in g.layers
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)) and layer.use_bias] == ["encoder_conv1", "decoder_rgb"]
+    # N(0, 0.02) weights.
+    kernel = g.get_layer("bottleneck_conv").kernel.numpy()
+    assert abs(kernel.mean()) < 1e-3 and kernel.std() == pytest.approx(0.02, rel=0.02)
+
+
+def test_discriminator_layers_and_logit():
+    d = build_discriminator(Geometry(), width=64)
+    assert _shapes(d, "conv") == [("conv1", (32, 32, 64)), ("conv2", (16, 16, 128)), ("conv3", (8, 8, 256)),
+                                  ("conv4", (4, 4, 512))]
+    assert tuple(d.output.shape[1:]) == (1,)
+    assert [layer.name for layer in d.layers if isinstance(layer, keras.layers.BatchNormalization)] == ["bn2", "bn3", "bn4"]
+
+
+def test_depth_follows_geometry_and_tiny_widths_run():
+    g = build_generator(Geometry(image_size=64, patch_size=32, overlap=2), bottleneck=16, width=8)
+    assert len(_shapes(g, "encoder_conv")) == 4 and len(_shapes(g, "decoder_deconv")) == 3
+    out = g(tf.random.uniform([2, 64, 64, 3], -1, 1), training=False)
+    assert out.shape == (2, 32, 32, 3) and out.dtype == tf.float32
+    assert float(tf.reduce_max(tf.abs(out))) <= 1.0
+    with pytest.raises(ValueError, match="image size 96"):
+        build_generator(Geometry(image_size=96, patch_size=48, overlap=4), bottleneck=16, width=8)
+
+
+def test_mixed_precision_computes_in_float16_and_returns_float32():
+    g = build_generator(Geometry(), bottleneck=16, width=8, dtype="mixed_float16")
+    d = build_discriminator(Geometry(), width=8, dtype="mixed_float16")
+    assert g.get_layer("encoder_conv2").compute_dtype == "float16"
+    assert g.get_layer("encoder_conv2").kernel.dtype == "float32"
+    patch = g(tf.random.uniform([2, 128, 128, 3], -1, 1), training=True)
+    logit = d(patch, training=True)
+    assert patch.dtype == tf.float32 and patch.shape == (2, 64, 64, 3)
+    assert logit.dtype == tf.float32 and logit.shape == (2, 1)
+    assert np.all(np.isfinite(patch.numpy()))
