@@ -1,0 +1,284 @@
+"""The inpaint pipeline end to end on real photos and records, with the real (tiny) generator."""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+from apache_beam.testing.util import assert_that, equal_to
+from PIL import Image
+from skimage import data
+
+from model.export import load_inpainter
+from model.metrics import inpainting_metrics, mean_metrics
+from pipelines import inpaint
+from pipelines.full_resolution import place
+from pipelines.options import pipeline_options
+from tfrecords.geometry import Geometry
+from tfrecords.schema import Record
+
+G = Geometry()
+ONE_WORKER = ["--runner", "FnApiRunner", "--direct_num_workers", "1", "--direct_running_mode", "in_memory"]
+HOSTILE_SOURCES = ["../../escape.png", "gs://bucket/a/../../../etc/passwd.jpg", "..", "C:\\..\\..\\evil.png"]
+
+
+def _run(model: str, input_glob: str, output: str, *extra: str) -> dict:
+    return inpaint.run(["--model", model, "--input", input_glob, "--output", output, *extra, *ONE_WORKER])
+
+
+def _read_records(output: str) -> dict[str, Record]:
+    records = {}
+    for path in glob.glob(os.path.join(output, "inpainted-*-of-*.tfrecord.gz")):
+        for data_ in tf.data.TFRecordDataset(path, compression_type="GZIP").as_numpy_iterator():
+            record = Record.parse(data_)
+            records[record.record_id] = record
+    return records
+
+
+def _lines(path: str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _assert_accounted(summary: dict) -> None:
+    assert summary["inputs"] == summary["inpainted"] + summary["rejects"]
+    counters = summary["counters"]
+    assert counters.get("inputs", 0) == summary["inputs"]
+    assert counters.get("inpainted", 0) == summary["inpainted"]
+    assert counters.get("rejects", 0) == summary["rejects"]
+    assert sum(summary["rejects_by_reason"].values()) == summary["rejects"]
+
+
+# --- raw photos of any size ---------------------------------------------------------------------
+
+def _save(image: Image.Image, path: str, **kwargs) -> None:
+    image.save(path, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> dict[str, str]:
+    """Real photos in several modes and shapes, plus a corrupt and a too-small file among them."""
+    d = tmp_path_factory.mktemp("photos")
+    astronaut = Image.fromarray(data.astronaut())
+    rgba = Image.fromarray(data.coffee()).resize((301, 203))
+    rgba.putalpha(Image.fromarray(np.tile(np.arange(301, dtype=np.uint8), (203, 1))))
+    good = {
+        "a_astronaut.png": lambda p: _save(astronaut, p),
+        "b_camera_grey.png": lambda p: _save(Image.fromarray(data.camera()), p),
+        "d_coffee_rgba.png": lambda p: _save(rgba, p),
+        "e_tiny.png": lambda p: _save(astronaut.resize((7, 5)), p),
+        "f_strip.jpg": lambda p: _save(Image.fromarray(data.chelsea()).resize((600, 4)), p, quality=90),
+        "g_tall.png": lambda p: _save(Image.fromarray(data.rocket()).resize((11, 900)), p),
+    }
+    paths = {}
+    for name, write in good.items():
+        write(str(d / name))
+        paths[name] = str(d / name)
+    encoded = io.BytesIO()
+    astronaut.save(encoded, format="JPEG")
+    (d / "c_corrupt.jpg").write_bytes(encoded.getvalue()[: len(encoded.getvalue()) // 2])  # in the middle of a batch
+    _save(Image.new("RGB", (1, 1), (9, 9, 9)), str(d / "h_dot.png"))
+    (d / "notes.txt").write_text("not a photo, and not an image name: never listed")
+    return {"dir": str(d), **paths}
+
+
+@pytest.fixture(scope="module")
+def photos_run(photos, exported_model, tmp_path_factory) -> tuple[str, dict]:
+    output = str(tmp_path_factory.mktemp("inpainted_photos"))
+    summary = _run(exported_model, photos["dir"], output, "--batch-size", "3", "--write", "png,tfrecord")
+    return output, summary
+
+
+def test_photos_every_input_is_inpainted_or_rejected_with_a_reason(photos_run):
+    output, summary = photos_run
+    _assert_accounted(summary)
+    assert summary["input_format"] == "images"
+    assert (summary["inputs"], summary["inpainted"], summary["rejects"]) == (8, 6, 2)
+    rejects = {os.path.basename(r["source"]): r for r in _lines(os.path.join(output, inpaint.REJECTS))}
+    assert set(rejects) == {"c_corrupt.jpg", "h_dot.png"}
+    assert rejects["c_corrupt.jpg"]["stage"] == "decode"
+    assert rejects["c_corrupt.jpg"]["reason"] in ("truncated", "corrupt")
+    assert rejects["h_dot.png"]["reason"] == "too_small"
+    assert summary["metrics"] is None  # photos carry no ground truth
+    assert _lines(os.path.join(output, inpaint.METRICS)) == []
+
+
+@pytest.mark.parametrize("name", ["a_astronaut.png", "b_camera_grey.png", "d_coffee_rgba.png", "e_tiny.png",
+                                  "f_strip.jpg", "g_tall.png"])
+def test_photos_keep_every_pixel_outside_the_hole(photos, photos_run, name):
+    output, _ = photos_run
+    source = photos[name]
+    original = Image.open(source)
+    result = Image.open(os.path.join(output, inpaint.IMAGES_DIR, inpaint.output_name(source, "png")))
+    assert (result.size, result.mode, result.format) == (original.size, original.mode, "PNG")
+    before, after = np.asarray(original), np.asarray(result)
+    top, left, bottom, right = place(original.height, original.width, G).hole
+    outside = np.ones(before.shape[:2], bool)
+    outside[top:bottom, left:right] = False
+    assert np.array_equal(after[outside], before[outside])
+    assert not np.array_equal(after[top:bottom, left:right], before[top:bottom, left:right])
+
+
+def test_photos_as_records_carry_the_model_view(photos_run, exported_model):
+    output, _ = photos_run
+    records = _read_records(output)
+    assert len(records) == 6
+    signature, _ = load_inpainter(exported_model)
+    for record in records.values():
+        assert record.patch is None and record.inpainted is not None
+        direct = signature(images=tf.constant(record.masked[None]))["inpainted"].numpy()[0]
+        assert np.array_equal(record.inpainted, direct)
+
+
+# --- TFRecords with ground truth ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def records_dir(tmp_path_factory) -> str:
+    """A gzip shard of real-photo records (some with hostile source names), a record that does not
+    parse and one of another geometry; and an uncompressed shard whose third record is cut off."""
+    d = tmp_path_factory.mktemp("records")
+    photo = data.astronaut()
+    good = []
+    for i in range(8):
+        top, left = 40 * (i % 4), 60 * (i // 4)
+        source = HOSTILE_SOURCES[i] if i < len(HOSTILE_SOURCES) else f"photos/astronaut_{i}.png"
+        good.append(Record.from_image(np.ascontiguousarray(photo[top:top + 128, left:left + 128]), G,
+                                      f"key{i}", source, crop_index=i))
+    other = Geometry(image_size=64, patch_size=32, overlap=2)
+    mismatched = Record.from_image(np.ascontiguousarray(photo[:64, :64]), other, "other", "other.png")
+    with tf.io.TFRecordWriter(str(d / "eval-00000-of-00002.tfrecord.gz"), options="GZIP") as w:
+        for r in good[:4]:
+            w.write(r.serialize())
+        w.write(b"definitely not a tf.train.Example")
+        for r in good[4:6]:
+            w.write(r.serialize())
+        w.write(mismatched.serialize())
+    cut = d / "eval-00001-of-00002.tfrecord"
+    with tf.io.TFRecordWriter(str(cut)) as w:
+        for r in good[6:] + [good[0]]:
+            w.write(r.serialize())
+    cut.write_bytes(cut.read_bytes()[:-100])
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def records_run(records_dir, exported_model, tmp_path_factory) -> tuple[str, dict]:
+    output = str(tmp_path_factory.mktemp("inpainted_records"))
+    summary = _run(exported_model, os.path.join(records_dir, "eval-*.tfrecord*"), output,
+                   "--batch-size", "4", "--write", "png,tfrecord")
+    return output, summary
+
+
+def test_records_are_accounted_for(records_run):
+    output, summary = records_run
+    _assert_accounted(summary)
+    assert summary["input_format"] == "tfrecord"
+    assert (summary["inputs"], summary["inpainted"], summary["rejects"]) == (11, 8, 3)
+    assert summary["rejects_by_reason"] == {"corrupt_file": 1, "geometry_mismatch": 1, "invalid_record": 1}
+    assert summary["rejects_by_stage"] == {"read": 1, "validate": 2}
+
+
+def test_records_inpainted_match_the_model_called_directly(records_run, exported_model):
+    output, _ = records_run
+    records = _read_records(output)
+    assert sorted(records) == sorted(f"key{i}-{i}" for i in range(8))
+    signature, _ = load_inpainter(exported_model)
+    masked = np.stack([records[k].masked for k in sorted(records)])
+    direct = signature(images=tf.constant(masked))["inpainted"].numpy()
+    assert np.array_equal(np.stack([records[k].inpainted for k in sorted(records)]), direct)
+
+
+def test_records_hole_metrics_per_image_and_their_mean(records_run):
+    output, summary = records_run
+    records = _read_records(output)
+    rows = {row["id"]: row for row in _lines(os.path.join(output, inpaint.METRICS))}
+    assert set(rows) == set(records)
+    for record_id, row in rows.items():
+        expected = inpainting_metrics(records[record_id].inpainted, records[record_id].original(), G)
+        for region in ("hole", "patch"):
+            assert row[region] == pytest.approx(expected[region])
+    mean = mean_metrics([{k: row[k] for k in ("hole", "patch")} for row in rows.values()])
+    assert summary["metrics"]["count"] == mean["count"] == 8
+    for region in ("hole", "patch"):
+        assert summary["metrics"][region] == pytest.approx(mean[region])
+
+
+def test_crafted_names_stay_inside_the_output_folder(records_run):
+    output, _ = records_run
+    images_dir = os.path.realpath(os.path.join(output, inpaint.IMAGES_DIR))
+    written = [p for p in glob.glob(os.path.join(output, "**"), recursive=True) if os.path.isfile(p)]
+    pngs = [p for p in written if p.endswith(".png")]
+    assert len(pngs) == 8
+    assert all(os.path.dirname(os.path.realpath(p)) == images_dir for p in pngs)
+    for source in HOSTILE_SOURCES:
+        name = inpaint.output_name(source, "png", 0)
+        assert "/" not in name and "\\" not in name and not name.startswith(".")
+    assert inpaint.output_name("gs://bucket/a/../../../etc/passwd.jpg", "png").startswith("passwd-")
+    # Same base name, different folders: different files.
+    assert inpaint.output_name("gs://b/x/1.jpg", "png") != inpaint.output_name("gs://b/y/1.jpg", "png")
+
+
+def test_tfx_bsl_engine_gives_the_same_pixels(records_run, records_dir, exported_model, tmp_path):
+    keyed_output, _ = records_run
+    summary = _run(exported_model, os.path.join(records_dir, "eval-*.tfrecord*"), str(tmp_path),
+                   "--engine", "tfx-bsl", "--write", "tfrecord", "--batch-size", "4")
+    _assert_accounted(summary)
+    assert (summary["inpainted"], summary["rejects"]) == (8, 3)
+    keyed, tfx = _read_records(keyed_output), _read_records(str(tmp_path))
+    assert sorted(keyed) == sorted(tfx)
+    for record_id in keyed:
+        assert np.array_equal(keyed[record_id].inpainted, tfx[record_id].inpainted)
+    keyed_metrics = _run_metrics(keyed_output)
+    for region in ("hole", "patch"):
+        assert summary["metrics"][region] == pytest.approx(keyed_metrics[region])
+
+
+def _run_metrics(output: str) -> dict:
+    with open(os.path.join(output, inpaint.SUMMARY)) as f:
+        return json.load(f)["metrics"]
+
+
+# --- failed batches and model loading -----------------------------------------------------------
+
+def test_a_failing_batch_goes_to_the_dead_letters_whole(exported_model):
+    good = [inpaint.Item(f"good{i}", f"good{i}.png", np.full((128, 128, 3), 10 * i, np.uint8)) for i in range(5)]
+    bad = [inpaint.Item(f"bad{i}", f"bad{i}.png", np.zeros((128, 128, 4), np.uint8)) for i in range(2)]
+    with beam.Pipeline(options=pipeline_options(ONE_WORKER)) as p:
+        outputs, rejects = (p | beam.Create(good[:2] + bad + good[2:])
+                            | inpaint.InpaintWithKeyedHandler(exported_model, batch_size=3))
+        done = outputs | "Ids" >> beam.MapTuple(lambda item, out: (item.id, out["inpainted"].shape))
+        failed = rejects | "Failed" >> beam.Map(lambda r: r["id"])
+        both = ((done | "TagDone" >> beam.Map(lambda d: ("done", d[0])),
+                 failed | "TagFailed" >> beam.Map(lambda i: ("failed", i)))
+                | beam.Flatten() | beam.combiners.ToList())
+
+        def check(lists):
+            (everything,) = lists
+            done_ids = {i for tag, i in everything if tag == "done"}
+            failed_ids = {i for tag, i in everything if tag == "failed"}
+            assert {"bad0", "bad1"} <= failed_ids and not {"bad0", "bad1"} & done_ids
+            assert done_ids | failed_ids == {item.id for item in good + bad}
+            assert not done_ids & failed_ids and done_ids  # some batch of good ones went through
+
+        assert_that(both, check)
+        reasons = rejects | "Reasons" >> beam.Map(lambda r: (r["stage"], r["reason"], "batch of" in r["detail"]))
+        assert_that(reasons | "Distinct" >> beam.Distinct(),
+                    equal_to([("inference", "inference_failed", True)]), label="Reasons")
+
+
+def test_the_model_is_loaded_once_per_worker_process(records_dir, exported_model, tmp_path):
+    """Two worker processes (Beam's default local mode here), six batches: at most two loads."""
+    summary = inpaint.run(["--model", exported_model, "--input", os.path.join(records_dir, "eval-*.tfrecord*"),
+                           "--output", str(tmp_path), "--batch-size", "2", "--write", "tfrecord",
+                           "--runner", "FnApiRunner", "--direct_num_workers", "2",
+                           "--direct_running_mode", "multi_processing"])
+    _assert_accounted(summary)
+    counters = summary["counters"]
+    assert counters["num_inferences"] == summary["inpainted"] == 8
+    assert 1 <= counters["model_loads"] <= 2
+    assert counters.get("failed_batches_counter", 0) == 0
