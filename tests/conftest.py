@@ -31,27 +31,13 @@ def eval_records_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def eval_export_dir(tmp_path_factory) -> str:
-    """A SavedModel through the export contract, from a one-layer generator (N,128,128,3) -> (N,64,64,3)."""
-    import keras
-
-    from model.export import export_saved_model
-    from tfrecords.geometry import Geometry
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((128, 128, 3))
-    outputs = keras.layers.Conv2D(3, 3, strides=2, padding="same", activation="tanh")(inputs)
-    path = str(tmp_path_factory.mktemp("eval_export") / "export")
-    return export_saved_model(keras.Model(inputs, outputs), Geometry(), path, {"note": "test generator"})
-
-
-@pytest.fixture(scope="session")
-def evaluated_dir(tmp_path_factory, eval_records_dir, eval_export_dir) -> str:
-    """model.evaluate's output on the tiny eval split, two samples kept for the grid."""
+def evaluated_dir(tmp_path_factory, eval_records_dir, exported_model) -> str:
+    """model.evaluate's output for the inpainting block's exported model on the tiny eval split, two
+    samples kept for the grid."""
     from model.evaluate import evaluate
 
     output = str(tmp_path_factory.mktemp("evaluated"))
-    evaluate(eval_export_dir, eval_records_dir, output, num_samples=2)
+    evaluate(exported_model, eval_records_dir, output, num_samples=2)
     return output
 
 

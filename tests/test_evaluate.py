@@ -41,12 +41,12 @@ def test_every_method_is_scored_on_every_image(evaluated_dir):
         assert per_image == pytest.approx(results["methods"][name]["hole"]["psnr"])
 
 
-def test_samples_are_distinct_photos_and_their_scores_can_be_recomputed(evaluated_dir, eval_export_dir):
+def test_samples_are_distinct_photos_and_their_scores_can_be_recomputed(evaluated_dir, exported_model):
     results = _results(evaluated_dir)
     samples = results["samples"]
     assert len(samples) == 2
     assert len({s["key"] for s in samples}) == 2
-    inpainter, geometry = load_inpainter(eval_export_dir)
+    inpainter, geometry = load_inpainter(exported_model)
     for sample in samples:
         masked, truth = _png(evaluated_dir, sample["images"]["masked"]), _png(evaluated_dir, sample["images"]["truth"])
         # The truth rebuilt from the record differs from the masked input in the hole only.
@@ -67,11 +67,11 @@ def test_published_figures_and_settings_are_recorded(evaluated_dir):
     assert "different dataset" in results["published"]["note"]
     assert results["published"]["methods"]["Context encoder (L2 + adversarial)"]["psnr"] == 18.58
     assert results["baseline_settings"]["opencv_inpaint_radius"] == 5
-    assert results["model_metadata"]["note"] == "test generator"
+    assert results["model_metadata"]["note"] == "untrained tiny test generator"
 
 
-def test_cli_limits_images_and_prints_the_table(eval_records_dir, eval_export_dir, tmp_path, capsys):
-    results = run(["--model", eval_export_dir, "--data", eval_records_dir, "--output", str(tmp_path),
+def test_cli_limits_images_and_prints_the_table(eval_records_dir, exported_model, tmp_path, capsys):
+    results = run(["--model", exported_model, "--data", eval_records_dir, "--output", str(tmp_path),
                    "--max-images", "3", "--batch-size", "2", "--samples", "5"])
     assert results["count"] == 3
     assert len(results["samples"]) == 2  # the first three records hold two distinct photos
@@ -79,8 +79,8 @@ def test_cli_limits_images_and_prints_the_table(eval_records_dir, eval_export_di
     assert "hole metrics on 3 eval images" in out and "OpenCV Telea" in out
 
 
-def test_missing_split_or_model_is_a_clear_error(eval_records_dir, eval_export_dir, tmp_path):
+def test_missing_split_or_model_is_a_clear_error(eval_records_dir, exported_model, tmp_path):
     with pytest.raises(FileNotFoundError, match="no train shards"):
-        evaluate(eval_export_dir, eval_records_dir, str(tmp_path), split="train")
+        evaluate(exported_model, eval_records_dir, str(tmp_path), split="train")
     with pytest.raises(FileNotFoundError, match="no SavedModel"):
         evaluate(str(tmp_path), eval_records_dir, str(tmp_path))

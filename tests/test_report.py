@@ -64,7 +64,7 @@ def test_builds_pages_grid_and_curves(tiny_run, evaluated_dir, tmp_path):
     markdown = open(paths["markdown"]).read()
     for page in (html, markdown):
         for needed in ("OpenCV Telea", "OpenCV Navier-Stokes", "Mean colour fill", "Model (structural inpainting)",
-                       "Paris StreetView", "18.58", "9.37", "grid.png", "training_curves.png", "test generator"):
+                       "Paris StreetView", "18.58", "9.37", "grid.png", "training_curves.png", "untrained tiny test generator"):
             assert needed in page, needed
     assert "<table>" in html and "| Method | PSNR (dB) |" in markdown
 
