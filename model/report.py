@@ -17,6 +17,7 @@ import html
 import json
 import logging
 import os
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -35,6 +36,13 @@ GRID = "grid.png"
 CURVES = "training_curves.png"
 # tag -> run (the folder under logs/ that holds the events, e.g. "train", "eval") -> [(step, value)]
 Scalars = dict[str, dict[str, list[tuple[int, float]]]]
+# panel title -> series label -> [(step, value)]
+Panels = dict[str, dict[str, list[tuple[int, float]]]]
+# The trainer logs `phase1_structural/pixel`, `phase2_joint/pixel`, ... and `hole/psnr`, `patch/psnr`:
+# such a first component names a series of the panel its second names. Any other `a/b` is panel a,
+# series b.
+SERIES_PREFIX = re.compile(r"^(phase\d+\w*|hole|patch)$")
+PHASE_TAG = "phase"
 
 
 def read_scalars(log_dir: str) -> Scalars:
@@ -53,9 +61,7 @@ def read_scalars(log_dir: str) -> Scalars:
         except tf.errors.DataLossError:
             # A trainer killed mid-write leaves a truncated last record; what came before is good.
             logging.warning("truncated event file %s: using the records before the damage", path)
-    # Losses first, then the rest, each group alphabetical.
-    order = sorted(series, key=lambda tag: ("loss" not in tag.lower(), tag))
-    return {tag: {run: sorted(points) for run, points in series[tag].items()} for tag in order}
+    return {tag: {run: sorted(points) for run, points in runs.items()} for tag, runs in sorted(series.items())}
 
 
 def _scalar(value) -> float | None:
@@ -68,28 +74,57 @@ def _scalar(value) -> float | None:
     return None
 
 
+def group_panels(scalars: Scalars) -> Panels:
+    """Scalars arranged as panels of series: losses first (one panel per loss, a series per training
+    phase), then eval metrics (a series per region), then the rest. The `phase` tag is left out: the
+    plot marks phase changes instead."""
+    panels: dict[tuple[int, str], dict[str, list[tuple[int, float]]]] = defaultdict(dict)
+    for tag, runs in scalars.items():
+        if tag == PHASE_TAG:
+            continue
+        first, _, rest = tag.partition("/")
+        if rest and SERIES_PREFIX.match(first):
+            order = 0 if first.startswith("phase") else 1
+            panel, series = rest, first
+        else:
+            order, panel, series = 2, (first if rest else tag), rest
+        for run, points in runs.items():
+            label = "/".join(p for p in (run if len(runs) > 1 or not series else "", series) if p) or run
+            panels[(order, panel)][label] = points
+    return {panel: dict(sorted(series.items())) for (_, panel), series in sorted(panels.items())}
+
+
+def phase_changes(scalars: Scalars) -> list[int]:
+    """The steps at which the logged training phase changes."""
+    points = sorted(p for runs in scalars.get(PHASE_TAG, {}).values() for p in runs)
+    return [step for (_, before), (step, after) in zip(points, points[1:]) if after != before]
+
+
 def plot_training_curves(scalars: Scalars, path: str) -> None:
-    """One panel per scalar tag; noisy series drawn faint with a smoothed line over them."""
-    columns = min(3, len(scalars))
-    rows = -(-len(scalars) // columns)
+    """One panel per quantity; noisy series drawn faint with a smoothed line over them; dashed lines
+    where the training phase changes."""
+    panels, changes = group_panels(scalars), phase_changes(scalars)
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.4 * rows), squeeze=False)
-    for ax, (tag, runs) in zip(axes.flat, scalars.items()):
-        for i, (run, points) in enumerate(sorted(runs.items())):
+    for ax, (title, series) in zip(axes.flat, panels.items()):
+        for i, (label, points) in enumerate(series.items()):
             steps, values = np.array([p[0] for p in points]), np.array([p[1] for p in points])
             colour = f"C{i}"
-            label = run or None
             if len(points) > 20:
                 ax.plot(steps, values, color=colour, alpha=0.25, linewidth=1)
-                ax.plot(steps, _smooth(values), color=colour, linewidth=1.8, label=label)
+                ax.plot(steps, _smooth(values), color=colour, linewidth=1.8, label=label or None)
             else:
-                ax.plot(steps, values, color=colour, marker="o", markersize=3, linewidth=1.5, label=label)
-        ax.set_title(tag, fontsize=11)
+                ax.plot(steps, values, color=colour, marker="o", markersize=3, linewidth=1.5, label=label or None)
+        for step in changes:
+            ax.axvline(step, color="grey", linestyle="--", linewidth=1)
+        ax.set_title(title, fontsize=11)
         ax.set_xlabel("step")
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useOffset=False)
         ax.grid(alpha=0.3)
-        if any(runs):
+        if any(series):
             ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(scalars):]:
+    for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -166,6 +201,8 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
     os.makedirs(output_dir, exist_ok=True)
     plot_grid(results, eval_dir, os.path.join(output_dir, GRID))
     scalars = read_scalars(os.path.join(run_dir, "logs"))
+    if not group_panels(scalars):
+        scalars = {}
     if scalars:
         plot_training_curves(scalars, os.path.join(output_dir, CURVES))
     else:
@@ -193,7 +230,8 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
         "grid_caption": ("Eval images, one per source photo: masked input, each baseline, the model, the "
                          "ground truth; each output's hole PSNR under it."),
         "curves_caption": (f"Training scalars from the TensorBoard logs under `{run_dir}/logs/` (faint: raw; "
-                           "solid: smoothed)." if scalars else
+                           "solid: smoothed; dashed: the switch from structural to joint adversarial training)."
+                           if scalars else
                            f"No TensorBoard scalars were found under `{run_dir}/logs/`."),
         "curves": CURVES if scalars else None,
         "metadata": json.dumps(results.get("model_metadata", {}), indent=2, sort_keys=True),

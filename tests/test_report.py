@@ -7,16 +7,19 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from model.report import build_report, read_scalars, run
+from model.report import build_report, group_panels, phase_changes, read_scalars, run
 
 
-def _write_tensor_scalars(log_dir, steps):
-    """What a TF2 trainer writes: tf.summary.scalar (tensor summaries), plus an image to ignore."""
+def _write_tensor_scalars(log_dir, steps, switch):
+    """What the TF2 trainer writes: tf.summary.scalar (tensor summaries), plus an image to ignore."""
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():
         for step in steps:
-            tf.summary.scalar("loss/generator", 1.0 / (1 + step), step=step)
-        tf.summary.image("inpainted", np.zeros((1, 8, 8, 3), np.float32), step=steps[-1])
+            prefix = "phase1_structural" if step < switch else "phase2_joint"
+            tf.summary.scalar(f"{prefix}/pixel", 1.0 / (1 + step), step=step)
+            tf.summary.scalar("learning_rate/generator", 2e-4, step=step)
+            tf.summary.scalar("phase", 1 if step < switch else 2, step=step)
+        tf.summary.image("masked_inpainted_truth", np.zeros((1, 8, 8, 3), np.float32), step=steps[-1])
     writer.close()
 
 
@@ -36,19 +39,30 @@ def _write_simple_values(log_dir, tag, points, truncate=False):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    _write_tensor_scalars(str(run_dir / "logs" / "train"), list(range(0, 60, 2)))
-    _write_simple_values(str(run_dir / "logs" / "eval"), "eval/hole_psnr", [(0, 12.5), (30, 14.0), (58, 15.25)],
+    _write_tensor_scalars(str(run_dir / "logs" / "train"), list(range(0, 60, 2)), switch=40)
+    _write_simple_values(str(run_dir / "logs" / "eval"), "hole/psnr", [(0, 12.5), (30, 14.0), (58, 15.25)],
                          truncate=True)
     return str(run_dir)
 
 
 def test_reads_tensor_and_simple_value_scalars_and_skips_images(tiny_run):
     scalars = read_scalars(os.path.join(tiny_run, "logs"))
-    assert list(scalars) == ["loss/generator", "eval/hole_psnr"]  # losses first
-    generator = scalars["loss/generator"]["train"]
-    assert len(generator) == 30 and generator[0] == (0, 1.0)
-    assert generator[-1][0] == 58 and generator[-1][1] == pytest.approx(1 / 59)
-    assert scalars["eval/hole_psnr"] == {"eval": [(0, 12.5), (30, 14.0), (58, 15.25)]}
+    assert set(scalars) == {"phase1_structural/pixel", "phase2_joint/pixel", "learning_rate/generator", "phase",
+                            "hole/psnr"}
+    phase1 = scalars["phase1_structural/pixel"]["train"]
+    assert len(phase1) == 20 and phase1[0] == (0, 1.0)
+    assert phase1[-1][0] == 38 and phase1[-1][1] == pytest.approx(1 / 39)
+    assert scalars["hole/psnr"] == {"eval": [(0, 12.5), (30, 14.0), (58, 15.25)]}
+
+
+def test_panels_put_the_phases_of_one_loss_together_and_mark_the_switch(tiny_run):
+    scalars = read_scalars(os.path.join(tiny_run, "logs"))
+    panels = group_panels(scalars)
+    assert list(panels) == ["pixel", "psnr", "learning_rate"]  # losses, eval metrics, the rest
+    assert set(panels["pixel"]) == {"phase1_structural", "phase2_joint"}
+    assert [step for step, _ in panels["pixel"]["phase2_joint"]][0] == 40
+    assert set(panels["psnr"]) == {"hole"} and set(panels["learning_rate"]) == {"generator"}
+    assert phase_changes(scalars) == [40]
 
 
 def test_builds_pages_grid_and_curves(tiny_run, evaluated_dir, tmp_path):
