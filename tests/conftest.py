@@ -14,8 +14,7 @@ def eval_records_dir(tmp_path_factory) -> str:
     import tensorflow as tf
     from skimage import data
 
-    from tfrecords.geometry import Geometry
-    from tfrecords.schema import Record
+    from tfrecords import Geometry, Record
     from tfrecords.shards import shard_name
 
     directory = tmp_path_factory.mktemp("eval_records")
