@@ -121,10 +121,10 @@ class Trainer:
             self.optimizer_d = self._optimizer(config.lr_d, "adam_discriminator")
             self.optimizer_g.build(self.generator.trainable_variables)
             self.optimizer_d.build(self.discriminator.trainable_variables)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            # Where the input stream is: the (epoch, batch) of the next training batch.
-            self.data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
-            self.data_batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_batch")
+        # Host-side counters, outside the strategy: the step, and the (epoch, batch) of the next batch.
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
+        self.data_batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_batch")
         self.ring = losses.overlap_weights(self.geometry.patch_size, self.geometry.overlap, config.overlap_weight)
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator, optimizer_g=self.optimizer_g,
@@ -287,9 +287,9 @@ class Trainer:
                 tick, tick_step = now, step
                 self._log_scalars(writer, step, values, rate)
             progbar.update(step, [("loss", values["generator"]), ("img/s", rate), ("phase", self.phase(step - 1))])
-            if step % c.image_every == 0 or step == stop:
+            if step % c.image_every == 0 or step == c.steps:
                 self._log_images(writer, step, eval_data)
-            if eval_data is not None and (step % c.eval_every == 0 or step == stop):
+            if eval_data is not None and (step % c.eval_every == 0 or step == c.steps):
                 last_eval = self.evaluate(eval_data, eval_writer, step)
             if step % c.checkpoint_every == 0 or step == stop:
                 self.manager.save(checkpoint_number=step)
@@ -323,8 +323,8 @@ class Trainer:
         with writer.as_default(step=step):
             for name, value in values.items():
                 tf.summary.scalar(f"{prefix}/{name}", value)
-            tf.summary.scalar("learning_rate/generator", float(self.optimizer_g.learning_rate))
-            tf.summary.scalar("learning_rate/discriminator", float(self.optimizer_d.learning_rate))
+            for name, optimizer in (("generator", self.optimizer_g), ("discriminator", self.optimizer_d)):
+                tf.summary.scalar(f"learning_rate/{name}", tf.convert_to_tensor(optimizer.learning_rate))
             tf.summary.scalar("throughput/images_per_second", rate)
             tf.summary.scalar("phase", phase)
 

@@ -1,0 +1,188 @@
+"""Training on a tiny record set of real photos: input, steps, resume, NaN stop, export and reload."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model import vgg_weights
+from model.config import TrainConfig
+from model.data import train_dataset
+from model.export import inpaint, main as export_main, read_metadata
+from model.train import NonFiniteLossError, Trainer, main, overrides_from_args, resolve_config, _parser
+from tfrecords.geometry import Geometry, unmask
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def vgg_npz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vgg") / "vgg16_imagenet_conv3_1.npz"
+    vgg_weights.extract(path)
+    return str(path)
+
+
+def tiny(vgg_npz, **changes) -> TrainConfig:
+    values = dict(width=8, bottleneck=32, batch_size=4, phase_steps=(2, 2), vgg_weights=vgg_npz, lr_g=1e-3,
+                  lr_d=1e-4, log_every=1, image_every=1000, eval_every=1000, checkpoint_every=1, eval_images=4,
+                  shuffle_buffer=16, strategy="default", mixed_precision="off", jit_compile="off")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def weights_of(trainer: Trainer) -> list[np.ndarray]:
+    return ([v.numpy() for v in trainer.generator.weights] + [v.numpy() for v in trainer.discriminator.weights]
+            + [v.numpy() for v in trainer.optimizer_g.variables] + [v.numpy() for v in trainer.optimizer_d.variables])
+
+
+def test_batches_flip_consistently_and_replay_from_a_position(tiny_records):
+    geometry = Geometry(image_size=64, patch_size=32, overlap=2)
+    stream = train_dataset(tiny_records, geometry, 4, seed=3, shuffle_buffer=16, flip=True)
+    first = list(stream.take(8))  # 24 records: 6 batches an epoch, so this crosses into epoch 1
+    assert [(int(b["epoch"]), int(b["batch"])) for b in first] == [(0, i) for i in range(6)] + [(1, 0), (1, 1)]
+    fill = np.array(geometry.fill_rgb, np.uint8)
+    unflipped = {b["masked"].numpy()[i].tobytes(): b for b in
+                 train_dataset(tiny_records, geometry, 4, 3, 16, flip=False).take(6) for i in range(4)}
+    flips = 0
+    for batch in first[:6]:
+        for masked, patch in zip(batch["masked"].numpy(), batch["patch"].numpy()):
+            top, left, bottom, right = geometry.hole_box
+            assert np.all(masked[top:bottom, left:right] == fill)
+            original = unmask(masked, patch, geometry)
+            if masked.tobytes() not in unflipped:  # flipped: its mirror image is a record
+                flips += 1
+                assert original[:, ::-1].copy().tobytes() != original.tobytes()
+                mirrored = original[:, ::-1].copy()
+                masked_again = mirrored.copy()
+                masked_again[top:bottom, left:right] = fill
+                assert masked_again.tobytes() in unflipped
+    assert 0 < flips < 24
+    resumed = list(train_dataset(tiny_records, geometry, 4, seed=3, shuffle_buffer=16, start=(0, 5)).take(2))
+    for a, b in zip(resumed, first[5:7]):
+        np.testing.assert_array_equal(a["masked"], b["masked"])
+        np.testing.assert_array_equal(a["patch"], b["patch"])
+
+
+def test_a_few_steps_lower_the_loss(tiny_records, vgg_npz, tmp_path):
+    trainer = Trainer(tiny(vgg_npz, phase_steps=(16, 0), lr_g=3e-3), tiny_records, str(tmp_path / "run"))
+    batch = next(iter(train_dataset(tiny_records, trainer.geometry, 8, seed=9, shuffle_buffer=16, flip=False)))
+
+    def structural():
+        # Batch statistics: 16 steps leave BatchNorm's moving averages mostly at their initial values.
+        predicted = trainer.generator(tf.cast(batch["masked"], tf.float32) / 127.5 - 1, training=True)
+        return float(trainer._structural(predicted, tf.cast(batch["patch"], tf.float32) / 127.5 - 1)["structural"])
+
+    before = structural()
+    trainer.run()
+    assert int(trainer.step) == 16
+    assert structural() < 0.85 * before
+
+
+def test_resume_continues_the_step_count_and_reproduces_the_next_step(tiny_records, vgg_npz, tmp_path):
+    config = tiny(vgg_npz, phase_steps=(2, 3))
+    straight = Trainer(config, tiny_records, str(tmp_path / "straight"))
+    straight.run(until_step=4)
+
+    interrupted = str(tmp_path / "interrupted")
+    Trainer(config, tiny_records, interrupted).run(until_step=3)  # stops as a killed run would, at a checkpoint
+    resumed = Trainer(config, tiny_records, interrupted)
+    summary = resumed.run(until_step=4)
+    assert summary["trained_steps"] == 1 and int(resumed.step) == 4
+    assert (int(resumed.data_epoch), int(resumed.data_batch)) == (int(straight.data_epoch), int(straight.data_batch))
+    for a, b in zip(weights_of(straight), weights_of(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+    # A non-finite loss stops the run and keeps the last good checkpoint.
+    with pytest.raises(NonFiniteLossError, match="ckpt-4"):
+        Trainer(tiny(vgg_npz, phase_steps=(2, 3), lambda_feat=float("inf")), tiny_records, interrupted).run()
+    assert tf.train.latest_checkpoint(os.path.join(interrupted, "checkpoints")).endswith("ckpt-4")
+
+    # Finishing exports; rerunning the finished run does nothing.
+    final = Trainer(config, tiny_records, interrupted).run()
+    assert final["step"] == 5 and final["export"] == os.path.join(interrupted, "export")
+    assert read_metadata(final["export"])["step"] == 5
+    again = Trainer(config, tiny_records, interrupted).run()
+    assert again == {"step": 5, "trained_steps": 0, "already_finished": True}
+    run = json.load(open(os.path.join(interrupted, "run.json")))
+    assert run["vgg_weights"]["path"] == vgg_npz and run["geometry"]["image_size"] == 64
+
+
+def test_cli_exports_and_a_fresh_process_agrees_with_the_trained_model(tiny_records, vgg_npz, tmp_path):
+    model_dir = str(tmp_path / "run")
+    argv = ["--data", tiny_records, "--model-dir", model_dir, "--steps", "3", "--phase-steps", "2,1",
+            "--batch-size", "4", "--bottleneck", "32", "--width", "8", "--vgg-weights", vgg_npz,
+            "--eval-every", "3", "--image-every", "3", "--checkpoint-every", "2"]
+    assert main(argv) == 0
+    assert sorted(os.listdir(model_dir)) == ["checkpoints", "config.json", "eval.jsonl", "export", "logs", "run.json"]
+    eval_log = [json.loads(line) for line in open(os.path.join(model_dir, "eval.jsonl"))]
+    assert eval_log[-1]["step"] == 3 and eval_log[-1]["count"] == 4 and set(eval_log[-1]["hole"]) == {
+        "psnr", "ssim", "l1", "l2"}
+
+    # The in-process generator at the last checkpoint, and images to inpaint.
+    trainer = Trainer(resolve_config(model_dir, {}), tiny_records, model_dir)
+    trainer.restore()
+    images = next(iter(train_dataset(tiny_records, trainer.geometry, 4, 0, 16, flip=False)))["masked"]
+    expected = inpaint(trainer.generator, images, trainer.geometry)["inpainted"].numpy()
+    np.save(tmp_path / "images.npy", images.numpy())
+
+    # Re-export through the export command, then load both exports in a fresh process.
+    reexport = str(tmp_path / "reexport")
+    assert export_main(["--model-dir", model_dir, "--output", reexport]) == 0
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "images = np.load(sys.argv[1])\n"
+        "for path, out in ((sys.argv[2], sys.argv[3]), (sys.argv[4], sys.argv[5])):\n"
+        "    model = tf.saved_model.load(path)\n"
+        "    np.save(out, model.signatures['serving_default'](images=tf.constant(images))['inpainted'].numpy())\n")
+    outputs = [str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "images.npy"),
+                    os.path.join(model_dir, "export"), outputs[0], reexport, outputs[1]],
+                   cwd=ROOT, check=True, capture_output=True)
+    for output in outputs:
+        loaded = np.load(output)
+        assert loaded.shape == (4, 64, 64, 3) and loaded.dtype == np.uint8
+        assert np.abs(loaded.astype(int) - expected.astype(int)).max() <= 1
+    assert read_metadata(reexport)["step"] == 3 and read_metadata(reexport)["vgg_weights"]["path"] == vgg_npz
+
+
+def test_gpu_path_runs_on_cpu_mixed_precision_xla_and_mirrored(tiny_records, vgg_npz, tmp_path):
+    """The settings "auto" picks on GPUs, forced here: float16 compute, XLA, MirroredStrategy."""
+    trainer = Trainer(tiny(vgg_npz, phase_steps=(0, 2), mixed_precision="on", jit_compile="on",
+                           strategy="mirrored"), tiny_records, str(tmp_path / "run"))
+    assert trainer.hardware.describe()["strategy"] == "MirroredStrategy"
+    assert trainer.generator.get_layer("encoder_conv2").compute_dtype == "float16"
+    before = [v.numpy() for v in trainer.generator.trainable_variables]
+    summary = trainer.run()
+    assert summary["step"] == 2
+    # Dynamic loss scaling: each step either applied, or overflowed float16 and halved the scale.
+    for optimizer in (trainer.optimizer_g, trainer.optimizer_d):
+        skipped = np.log2(optimizer.initial_scale / float(tf.convert_to_tensor(optimizer.dynamic_scale)))
+        assert optimizer.iterations.numpy() + skipped == 2
+    after = [v.numpy() for v in trainer.generator.trainable_variables]
+    assert all(np.all(np.isfinite(a)) for a in after)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    # The export is float32 whatever the training policy.
+    assert read_metadata(summary["export"])["config"]["mixed_precision"] == "on"
+    served = tf.saved_model.load(summary["export"]).signatures["serving_default"](
+        images=tf.zeros([1, 64, 64, 3], tf.uint8))
+    assert served["inpainted"].dtype == tf.uint8
+
+
+def test_config_errors_are_clear(tiny_records, tmp_path):
+    parser = _parser()
+    with pytest.raises(ValueError, match="disagrees"):
+        overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--steps", "5",
+                                               "--phase-steps", "2,2"]))
+    assert overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--steps", "60"]))[
+        "phase_steps"] == (50, 10)
+    os.makedirs(tmp_path / "run")
+    (tmp_path / "run" / "config.json").write_text(TrainConfig(width=8).to_json())
+    with pytest.raises(ValueError, match="width=8"):
+        resolve_config(str(tmp_path / "run"), {"width": 16})
+    assert resolve_config(str(tmp_path / "run"), {"lr_g": 1e-3}).width == 8
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        Trainer(TrainConfig(width=8, bottleneck=16, batch_size=64, vgg_weights="random"), tiny_records,
+                str(tmp_path / "big")).run()
