@@ -13,7 +13,8 @@ import tensorflow as tf
 from PIL import Image
 
 from pipelines import images, preprocess, sample_data
-from tfrecords import FEATURE_SPEC, Geometry, Record, SCHEMA_VERSION, parse_examples
+from tfrecords import Geometry, Record, SCHEMA_VERSION
+from tfrecords.schema import FEATURE_SPEC, parse_examples
 from tfrecords import shards
 from tests.test_images import png_header_only
 

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrecords import FEATURE_SPEC, SCHEMA_VERSION, Geometry, Record, parse_examples
-from tfrecords import schema, shards
+from tfrecords import SCHEMA_VERSION, Geometry, Record
+from tfrecords.schema import FEATURE_SPEC, parse_examples
+from tfrecords import record, shards
 from tfrecords.geometry import mask_centre, paste_hole, unmask
 
 
@@ -53,11 +54,11 @@ def test_plain_tf_data_reads_records_with_the_documented_spec(tmp_path):
     parsed = [tf.io.parse_single_example(s, FEATURE_SPEC) for s in dataset]
     assert len(parsed) == 5
     for example, image in zip(parsed, images):
-        assert int(example[schema.VERSION]) == SCHEMA_VERSION
-        masked = tf.reshape(tf.io.decode_raw(example[schema.IMAGE], tf.uint8), (128, 128, 3)).numpy()
-        patch = tf.reshape(tf.io.decode_raw(example[schema.PATCH], tf.uint8), (64, 64, 3)).numpy()
+        assert int(example[record.VERSION]) == SCHEMA_VERSION
+        masked = tf.reshape(tf.io.decode_raw(example[record.IMAGE], tf.uint8), (128, 128, 3)).numpy()
+        patch = tf.reshape(tf.io.decode_raw(example[record.PATCH], tf.uint8), (64, 64, 3)).numpy()
         assert np.array_equal(unmask(masked, patch, g), image)
-        assert example[schema.HOLE_BOX].numpy().tolist() == list(g.hole_box)
+        assert example[record.HOLE_BOX].numpy().tolist() == list(g.hole_box)
     batch = next(iter(dataset.batch(5).map(lambda s: parse_examples(s, g))))
     assert batch["masked"].shape == (5, 128, 128, 3) and batch["patch"].shape == (5, 64, 64, 3)
     assert np.array_equal(unmask(batch["masked"][2].numpy(), batch["patch"][2].numpy(), g), images[2])
@@ -76,10 +77,12 @@ def test_records_without_truth_and_bad_versions():
     assert bare.patch is None
     with pytest.raises(ValueError, match="no ground truth"):
         bare.original()
-    example = Record.from_image(photo(128), g, key="k").to_example()
-    example.features.feature[schema.VERSION].int64_list.value[0] = SCHEMA_VERSION + 1
+    example = tf.train.Example.FromString(Record.from_image(photo(128), g, key="k").serialize())
+    example.features.feature[record.VERSION].int64_list.value[0] = SCHEMA_VERSION + 1
     with pytest.raises(ValueError, match="schema version"):
-        Record.from_example(example)
+        Record.parse(example.SerializeToString())
+    with pytest.raises(ValueError, match="not a tf.train.Example"):
+        Record.parse(b"\xff\x00 not a proto")
 
 
 @pytest.mark.parametrize("kwargs", [dict(image_size=64, patch_size=64), dict(image_size=128, patch_size=63),

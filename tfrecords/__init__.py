@@ -1,6 +1,8 @@
-"""The record format: the contract between the pipelines and the trainer."""
-from tfrecords.geometry import Geometry, mask_centre, paste_hole, unmask
-from tfrecords.schema import FEATURE_SPEC, SCHEMA_VERSION, Record, parse_examples
+"""The record format: the contract between the pipelines and the trainer.
 
-__all__ = ["FEATURE_SPEC", "SCHEMA_VERSION", "Geometry", "Record", "mask_centre", "parse_examples",
-           "paste_hole", "unmask"]
+Importing this package does not import TensorFlow; `tfrecords.schema` (the tf.data parser) does.
+"""
+from tfrecords.geometry import Geometry, mask_centre, paste_hole, unmask
+from tfrecords.record import SCHEMA_VERSION, Record
+
+__all__ = ["SCHEMA_VERSION", "Geometry", "Record", "mask_centre", "paste_hole", "unmask"]
