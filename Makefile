@@ -109,11 +109,17 @@ bench: bootstrap
 docker-image:
 	docker build -t $(IMAGE) . && docker push $(IMAGE)
 
+# On Dataflow every path is in the bucket unless given: upload photos and the export first.
+dataflow-preprocess: INPUT = gs://$(BUCKET)/photos
+dataflow-preprocess: OUTPUT = gs://$(BUCKET)/tfrecords
 dataflow-preprocess:
 	@test -n "$(PROJECT)" -a -n "$(BUCKET)" || { echo "set PROJECT=... BUCKET=... (and REGION=...)"; exit 2; }
 	$(PY) -m pipelines.preprocess --input '$(INPUT)' --output $(OUTPUT) --crops-per-image $(CROPS) \
 		$(dataflow_args) $(BEAM_ARGS)
 
+dataflow-inpaint: INPUT = gs://$(BUCKET)/tfrecords/eval-*.tfrecord.gz
+dataflow-inpaint: MODEL = gs://$(BUCKET)/export
+dataflow-inpaint: INPAINTED = gs://$(BUCKET)/inpainted
 dataflow-inpaint:
 	@test -n "$(PROJECT)" -a -n "$(BUCKET)" || { echo "set PROJECT=... BUCKET=... (and REGION=...)"; exit 2; }
 	$(PY) -m pipelines.inpaint --model $(MODEL) --input '$(INPUT)' --output $(INPAINTED) \

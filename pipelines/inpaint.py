@@ -50,8 +50,8 @@ from pipelines import full_resolution, images, model_handler
 from pipelines.model_handler import KeyedInpainterModelHandler
 from pipelines.options import pipeline_options
 from pipelines.preprocess import file_pattern
+from tfrecords import Record
 from tfrecords.geometry import Geometry
-from tfrecords.schema import Record
 
 NAMESPACE = "inpaint"
 INPUT_FORMATS = ("tfrecord", "images")

@@ -19,8 +19,8 @@ from model.metrics import inpainting_metrics, mean_metrics
 from pipelines import inpaint
 from pipelines.full_resolution import place
 from pipelines.options import pipeline_options
+from tfrecords import Record
 from tfrecords.geometry import Geometry
-from tfrecords.schema import Record
 
 G = Geometry()
 ONE_WORKER = ["--runner", "FnApiRunner", "--direct_num_workers", "1", "--direct_running_mode", "in_memory"]
