@@ -22,7 +22,6 @@ import time
 from typing import Any, Iterator
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from model import config as layout
@@ -307,7 +306,7 @@ class Trainer:
             return
         position = (int(self.data_epoch), int(self.data_batch))
         data = train_dataset(self.data_dir, self.geometry, c.batch_size, c.seed, c.shuffle_buffer, c.flip, position)
-        for step, batch in zip(range(start, stop), data):
+        for _, batch in zip(range(start, stop), data):
             yield batch
 
     def _write_run_files(self) -> None:

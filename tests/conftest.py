@@ -70,28 +70,28 @@ TINY_EVAL_PHOTOS = ("hubble_deep_field",)
 
 
 def build_tiny_records(directory, train_crops: int = 6, eval_crops: int = 4, train_shards: int = 2,
-                       seed: int = 0) -> str:
-    """Writes train/eval gzip shards of 128x128 crops of scikit-image photos, and manifest.json.
+                       seed: int = 0, geometry=None) -> str:
+    """Writes train/eval gzip shards of crops of scikit-image photos, and manifest.json.
 
     Every crop of one photo stays in one split. Returns the directory.
     """
     import tensorflow as tf
     from skimage import data
 
-    from tfrecords.geometry import Geometry
-    from tfrecords.schema import Record
+    from tfrecords import Geometry, Record
     from tfrecords.shards import shard_name, write_manifest
 
-    geometry = Geometry()
+    geometry = geometry or Geometry()
+    size = geometry.image_size
     rng = np.random.default_rng(seed)
 
     def crops(names, per_photo):
         for name in names:
             photo = getattr(data, name)()
             for index in range(per_photo):
-                top = int(rng.integers(0, photo.shape[0] - 128))
-                left = int(rng.integers(0, photo.shape[1] - 128))
-                image = np.ascontiguousarray(photo[top:top + 128, left:left + 128, :3])
+                top = int(rng.integers(0, photo.shape[0] - size))
+                left = int(rng.integers(0, photo.shape[1] - size))
+                image = np.ascontiguousarray(photo[top:top + size, left:left + size, :3])
                 yield Record.from_image(image, geometry, key=f"sha-{name}", source_uri=f"{name}.png",
                                         crop_index=index)
 
@@ -117,5 +117,9 @@ def build_tiny_records(directory, train_crops: int = 6, eval_crops: int = 4, tra
 
 @pytest.fixture(scope="session")
 def tiny_records(tmp_path_factory) -> str:
-    """24 train records (4 photos x 6 crops, 2 shards) and 4 eval records (another photo)."""
-    return build_tiny_records(tmp_path_factory.mktemp("tiny_records"))
+    """24 train records (4 photos x 6 crops, 2 shards) and 4 eval records (another photo), at a
+    64/32/2 geometry that keeps training steps (VGG16 on every patch) cheap on CPU."""
+    from tfrecords.geometry import Geometry
+
+    return build_tiny_records(tmp_path_factory.mktemp("tiny_records"),
+                              geometry=Geometry(image_size=64, patch_size=32, overlap=2))

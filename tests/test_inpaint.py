@@ -282,3 +282,39 @@ def test_the_model_is_loaded_once_per_worker_process(records_dir, exported_model
     assert counters["num_inferences"] == summary["inpainted"] == 8
     assert 1 <= counters["model_loads"] <= 2
     assert counters.get("failed_batches_counter", 0) == 0
+
+
+# --- the write stage on its own -----------------------------------------------------------------
+
+def _photo_item(path: str) -> inpaint.Item:
+    from pipelines import full_resolution
+
+    with open(path, "rb") as f:
+        photo = full_resolution.open_upright(f.read())
+    placement = place(photo.height, photo.width, G)
+    return inpaint.Item("id", path, full_resolution.model_input(photo, placement, G), photo=photo,
+                        placement=placement)
+
+
+def _outputs() -> dict[str, np.ndarray]:
+    return {"inpainted": np.zeros((128, 128, 3), np.uint8), "patch": np.full((64, 64, 3), 200, np.uint8)}
+
+
+def test_image_format_input_keeps_the_photo_format(photos, tmp_path):
+    settings = inpaint.Settings(model="unused", input="unused", output=str(tmp_path), geometry=G,
+                                input_format="images", image_format="input")
+    (done,) = inpaint.WriteOutputs(settings).process((_photo_item(photos["f_strip.jpg"]), _outputs()))
+    (path,) = done["written"]
+    assert path.endswith(".jpg") and Image.open(path).format == "JPEG"
+    # A format without alpha never gets an RGBA photo: that one stays PNG.
+    (done,) = inpaint.WriteOutputs(settings).process((_photo_item(photos["d_coffee_rgba.png"]), _outputs()))
+    assert done["written"][0].endswith(".png")
+
+
+def test_a_failing_write_is_a_reject_not_a_crash(photos, tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should be")
+    settings = inpaint.Settings(model="unused", input="unused", output=str(blocker), geometry=G,
+                                input_format="images")
+    (out,) = inpaint.WriteOutputs(settings).process((_photo_item(photos["a_astronaut.png"]), _outputs()))
+    assert out.tag == "reject" and out.value["stage"] == "write" and out.value["reason"] == "write_failed"

@@ -1,7 +1,5 @@
 """VGG16 weight sources: the ONNX extraction, the Keras .h5 and Caffe .npy paths, `random`, failures."""
-import hashlib
 import logging
-import pickle
 
 import keras
 import numpy as np
