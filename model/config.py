@@ -38,7 +38,7 @@ class TrainConfig:
     # Intervals in steps; eval_images caps the eval split used by the periodic evaluation.
     log_every: int = 10
     image_every: int = 100
-    eval_every: int = 500
+    eval_every: int = 100
     checkpoint_every: int = 200
     eval_images: int = 256
     keep_checkpoints: int = 3

@@ -526,4 +526,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run()
+    # Run the importable module, not __main__: Items cross Beam's coders by pickle, which must find
+    # their class as pipelines.inpaint.Item in the worker processes.
+    from pipelines import inpaint
+
+    inpaint.run()

@@ -318,3 +318,21 @@ def test_a_failing_write_is_a_reject_not_a_crash(photos, tmp_path):
                                 input_format="images")
     (out,) = inpaint.WriteOutputs(settings).process((_photo_item(photos["a_astronaut.png"]), _outputs()))
     assert out.tag == "reject" and out.value["stage"] == "write" and out.value["reason"] == "write_failed"
+
+
+def test_the_command_line_runs_across_worker_processes(records_dir, exported_model, tmp_path):
+    """`python -m pipelines.inpaint` as the Makefile runs it: the elements cross process boundaries."""
+    import subprocess
+    import sys
+
+    output = str(tmp_path / "cli")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.inpaint", "--model", exported_model,
+         "--input", os.path.join(records_dir, "*.tfrecord.gz"), "--output", output,
+         "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(os.path.join(output, inpaint.SUMMARY)) as f:
+        summary = json.load(f)
+    assert summary["inputs"] == summary["inpainted"] + summary["rejects"] and summary["inpainted"] > 0
+    assert "inpaint: " in done.stdout

@@ -1,0 +1,155 @@
+"""Train-step throughput: TFRecord input vs tensors in memory, and step time per configuration.
+
+    python -m bench.train [--data DIR] [--steps 8] [--configs default,...] [--no-onednn-baseline]
+
+Without --data it writes 128x128 crops of scikit-image photos as gzip shards in a temp dir. Each
+configuration trains the real Trainer step (phase 1, structural loss; phase 2 adds D) on the same
+batch size; the input comparison times the same compiled step fed by the tf.data pipeline and by
+one batch already in memory. The ratio is the input pipeline's share of the step. The oneDNN
+baseline reruns the first configuration in a child process with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's
+own default on CPUs without AVX-512), to show what the project's default (model/__init__.py) buys.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from model.config import TrainConfig
+from model.data import train_dataset
+from model.train import Trainer
+from tfrecords import Geometry, Record
+from tfrecords.shards import shard_name, write_manifest
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
+
+
+def write_records(directory: str, count: int = 512, shards: int = 4) -> str:
+    from skimage import data
+
+    geometry, rng = Geometry(), np.random.default_rng(0)
+    photos = [getattr(data, name)()[..., :3] for name in PHOTOS]
+    records = []
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        top, left = (int(rng.integers(0, photo.shape[k] - 128)) for k in (0, 1))
+        records.append(Record.from_image(np.ascontiguousarray(photo[top:top + 128, left:left + 128]), geometry,
+                                         key=f"bench-{i % len(photos)}", crop_index=i))
+    for s in range(shards):
+        with tf.io.TFRecordWriter(f"{directory}/{shard_name('train', s, shards)}", options="GZIP") as w:
+            for r in records[s::shards]:
+                w.write(r.serialize())
+    write_manifest(directory, {"geometry": geometry.to_dict(),
+                               "splits": {"train": {"records": count}, "eval": {"records": 0}}})
+    return directory
+
+
+def time_steps(trainer: Trainer, batches, steps: int, phase: int) -> float:
+    """Seconds per step over `steps` steps after two warm-up steps (tracing, compilation)."""
+    step_fn = trainer._steps[phase]
+    iterator = iter(batches)
+    for _ in range(2):
+        b = next(iterator)
+        step_fn({"masked": b["masked"], "patch": b["patch"]})
+    start = time.perf_counter()
+    for _ in range(steps):
+        b = next(iterator)
+        values = step_fn({"masked": b["masked"], "patch": b["patch"]})
+    float(values["generator"])  # wait for the last step
+    return (time.perf_counter() - start) / steps
+
+
+def in_memory(batch):
+    while True:
+        yield batch
+
+
+CONFIGS = {
+    # name: (TrainConfig changes, phase)
+    "C4000/w64 (paper) structural": (dict(bottleneck=4000, width=64), 1),
+    "C4000/w64 (paper) joint": (dict(bottleneck=4000, width=64), 2),
+    "C4000/w64 XLA": (dict(bottleneck=4000, width=64, jit_compile="on"), 1),
+    "C1000/w64": (dict(bottleneck=1000, width=64), 1),
+    "C1000/w32": (dict(bottleneck=1000, width=32), 1),
+    "C1000/w32 XLA": (dict(bottleneck=1000, width=32, jit_compile="on"), 1),
+    "C500/w32": (dict(bottleneck=500, width=32), 1),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.train")
+    parser.add_argument("--data", help="preprocessed shards (default: photo crops written to a temp dir)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated names of CONFIGS")
+    parser.add_argument("--no-onednn-baseline", dest="onednn_baseline", action="store_false",
+                        help="skip the rerun of the first configuration with oneDNN off")
+    parser.add_argument("--json", action="store_true", help="end with the s/step of each config as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    data_dir = args.data or write_records(tempfile.mkdtemp(prefix="bench_train_"))
+    print(f"batch {args.batch_size}, {args.steps} timed steps each, {tf.config.threading.get_inter_op_parallelism_threads() or 'default'} threads")
+    base = TrainConfig(batch_size=args.batch_size, vgg_weights="imagenet", phase_steps=(1000, 1000))
+    results = {}
+    for name in args.configs.split(","):
+        changes, phase = CONFIGS[name]
+        config = dataclasses.replace(base, **changes)
+        trainer = Trainer(config, data_dir, tempfile.mkdtemp(prefix="bench_run_"))
+        records = train_dataset(data_dir, trainer.geometry, config.batch_size, 0, 256)
+        fed = time_steps(trainer, records, args.steps, phase)
+        results[name] = fed
+        line = f"{name:38s} {fed:7.3f} s/step  {config.batch_size / fed:6.1f} img/s (TFRecords)"
+        if "paper" in name or name == "C1000/w32":
+            memory = time_steps(trainer, in_memory(next(iter(records))), args.steps, phase)
+            line += (f" | {config.batch_size / memory:6.1f} img/s (in memory): input pipeline share "
+                     f"{100 * (fed - memory) / fed:+.1f}% of the step")
+        print(line, flush=True)
+
+    if args.json:
+        print(json.dumps(results))
+        return
+    if args.onednn_baseline:
+        first = args.configs.split(",")[0]
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.train", "--data", data_dir, "--batch-size", str(args.batch_size),
+             "--steps", str(args.steps), "--configs", first, "--no-onednn-baseline", "--json"],
+            env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}, capture_output=True, text=True, check=True)
+        off = json.loads(child.stdout.strip().splitlines()[-1])[first]
+        print(f"{first} with oneDNN off (TF_ENABLE_ONEDNN_OPTS=0): {off:.3f} s/step "
+              f"{args.batch_size / off:6.1f} img/s; oneDNN on is {off / results[first]:.2f}x faster", flush=True)
+
+    # The frozen VGG16's share: the feature loss's forward + backward alone on the same batch.
+    trainer = Trainer(dataclasses.replace(base, bottleneck=1000, width=32), data_dir, tempfile.mkdtemp())
+    batch = next(iter(train_dataset(data_dir, trainer.geometry, args.batch_size, 0, 256)))
+    patch = tf.cast(batch["patch"], tf.float32) / 127.5 - 1
+
+    @tf.function
+    def vgg_only(predicted):
+        with tf.GradientTape() as tape:
+            tape.watch(predicted)
+            loss = trainer._structural(predicted, patch)["feature"]
+        return tape.gradient(loss, predicted)
+
+    vgg_only(patch * 0.9)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        vgg_only(patch * 0.9).numpy()
+    vgg = (time.perf_counter() - start) / args.steps
+    if "C1000/w32" in results:
+        print(f"VGG16 feature loss fwd+bwd alone: {vgg:.3f} s/step = {100 * vgg / results['C1000/w32']:.0f}% "
+              f"of the C1000/w32 step")
+    else:
+        print(f"VGG16 feature loss fwd+bwd alone: {vgg:.3f} s/step")
+
+
+if __name__ == "__main__":
+    main()
