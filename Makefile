@@ -108,6 +108,7 @@ demo: bootstrap
 
 bench: bootstrap
 	$(PY) -m bench.preprocess
+	$(PY) -m bench.record_encoding
 	$(PY) -m bench.train
 	$(PY) -m bench.inpaint
 

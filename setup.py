@@ -15,7 +15,9 @@ REQUIRED = [
     "google-crc32c==1.9.0",
     "pillow==12.3.0",
     "numpy==2.4.6",
-    # SSIM and PSNR for the hole metrics.
+    # The hole metrics' SSIM windows.
+    "scipy==1.17.1",
+    # Sample photos (skimage.data) for the demo, the tests and the benchmarks.
     "scikit-image==0.26.0",
 ]
 

@@ -16,10 +16,12 @@ import dataclasses
 import json
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +32,7 @@ from model.train import Trainer
 from tfrecords import Geometry, Record
 from tfrecords.shards import shard_name, write_manifest
 
+ROUNDS = 3
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
 
 
@@ -53,16 +56,11 @@ def write_records(directory: str, count: int = 512, shards: int = 4) -> str:
     return directory
 
 
-def time_steps(trainer: Trainer, batches, steps: int, phase: int) -> float:
-    """Seconds per step over `steps` steps after two warm-up steps (tracing, compilation)."""
-    step_fn = trainer._steps[phase]
-    iterator = iter(batches)
-    for _ in range(2):
-        b = next(iterator)
-        step_fn({"masked": b["masked"], "patch": b["patch"]})
+def time_steps(step_fn, batches: Iterator[dict], steps: int) -> float:
+    """Seconds per step over `steps` steps of an already traced step function."""
     start = time.perf_counter()
     for _ in range(steps):
-        b = next(iterator)
+        b = next(batches)
         values = step_fn({"masked": b["masked"], "patch": b["patch"]})
     float(values["generator"])  # wait for the last step
     return (time.perf_counter() - start) / steps
@@ -105,13 +103,22 @@ def main(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(base, **changes)
         trainer = Trainer(config, data_dir, tempfile.mkdtemp(prefix="bench_run_"))
         records = train_dataset(data_dir, trainer.geometry, config.batch_size, 0, 256)
-        fed = time_steps(trainer, records, args.steps, phase)
+        step_fn, fed_batches = trainer._steps[phase], iter(records)
+        time_steps(step_fn, fed_batches, 2)  # warm-up: tracing, kernel selection
+        compared = not args.json and ("paper" in name or name == "C1000/w32")
+        if compared:
+            # Rounds alternate the two feeds, so that neither gets the warmer process or the quieter machine.
+            memory_batches = in_memory(next(fed_batches))
+            rounds = [(time_steps(step_fn, fed_batches, args.steps), time_steps(step_fn, memory_batches, args.steps))
+                      for _ in range(ROUNDS)]
+            fed, memory = (statistics.median(r[i] for r in rounds) for i in (0, 1))
+        else:
+            fed = time_steps(step_fn, fed_batches, args.steps)
         results[name] = fed
         line = f"{name:38s} {fed:7.3f} s/step  {config.batch_size / fed:6.1f} img/s (TFRecords)"
-        if "paper" in name or name == "C1000/w32":
-            memory = time_steps(trainer, in_memory(next(iter(records))), args.steps, phase)
+        if compared:
             line += (f" | {config.batch_size / memory:6.1f} img/s (in memory): input pipeline share "
-                     f"{100 * (fed - memory) / fed:+.1f}% of the step")
+                     f"{100 * (fed - memory) / fed:+.1f}% of the step (median of {ROUNDS} alternated rounds)")
         print(line, flush=True)
 
     if args.json:

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from model.metrics import MAX_PSNR_DB, inpainting_metrics, mean_metrics, region_metrics
+from model.metrics import MAX_PSNR_DB, inpainting_metrics, mean_metrics, region_metrics, ssim
 from tfrecords.geometry import Geometry
 
 G = Geometry()
@@ -69,6 +69,20 @@ def test_ssim_falls_with_structure_lost():
     truth = _photo_like(2)
     blurred = np.full_like(truth, int(truth.mean()))
     assert region_metrics(blurred, truth, G.hole_box)["ssim"] < 0.1
+
+
+@pytest.mark.parametrize("shape", [(56, 56, 3), (64, 64, 3), (20, 33, 1)])
+def test_ssim_equals_scikit_images_on_real_and_damaged_photos(shape):
+    from skimage import data
+    from skimage.metrics import structural_similarity
+
+    h, w, c = shape
+    truth = data.astronaut()[100:100 + h, 150:150 + w, :c].astype(np.float64)
+    rng = np.random.default_rng(3)
+    for predicted in (truth + rng.normal(0, 20, truth.shape), np.full_like(truth, truth.mean()), truth[::-1]):
+        predicted = np.clip(predicted, 0, 255)
+        expected = structural_similarity(predicted, truth, channel_axis=-1, data_range=255.0)
+        assert ssim(predicted, truth) == pytest.approx(expected, abs=1e-12)
 
 
 def test_mean_metrics_averages_and_counts():
