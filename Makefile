@@ -24,7 +24,7 @@ STEPS      ?= 300
 BATCH      ?= 32
 BOTTLENECK ?= 4000
 WIDTH      ?= 64
-# The demo trains a narrower network (bench/RESULTS.md: 2.7x the paper network's images/s on a
+# The demo trains a narrower network (bench/RESULTS.md: 2.6x the paper network's images/s on a
 # 2-core CPU) so that its budget fits about 15 minutes with bootstrap; DEMO_STEPS raises it.
 DEMO_STEPS ?= 300
 DEMO_BOTTLENECK ?= 1000

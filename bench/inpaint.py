@@ -101,8 +101,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bottleneck", type=int, default=4000)
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--workers", default="1,2",
-                        help="FnApiRunner worker counts to measure (1: in_memory, more: multi_processing)")
+    parser.add_argument("--runs", default="1:in_memory,2:multi_processing,2:multi_threading",
+                        help="FnApiRunner WORKERS:MODE pairs to measure, comma-separated")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -132,13 +132,12 @@ def main() -> None:
         print(f"generator: bottleneck {args.bottleneck}, width {args.width}, {generator.count_params():,} "
               f"parameters; batch {args.batch_size}; {count} images; device {device}", flush=True)
         print(f"direct:   {rate:8.1f} images/s (serving_default on in-memory batches)", flush=True)
-        for workers in (int(w) for w in args.workers.split(",")):
-            mode = "in_memory" if workers == 1 else "multi_processing"
+        for workers, mode in (run.split(":") for run in args.runs.split(",")):
             beam_args = ["--runner", "FnApiRunner", "--direct_num_workers", str(workers),
                          "--direct_running_mode", mode]
-            fixed, _ = pipeline(model, os.path.join(small, "*.tfrecord.gz"), os.path.join(tmp, f"s{workers}"),
+            fixed, _ = pipeline(model, os.path.join(small, "*.tfrecord.gz"), os.path.join(tmp, f"s{workers}{mode}"),
                                 args.batch_size, beam_args)
-            seconds, summary = pipeline(model, os.path.join(records, "*.tfrecord.gz"), os.path.join(tmp, f"o{workers}"),
+            seconds, summary = pipeline(model, os.path.join(records, "*.tfrecord.gz"), os.path.join(tmp, f"o{workers}{mode}"),
                                         args.batch_size, beam_args)
             assert summary["inpainted"] == count, summary
             end_to_end = count / seconds

@@ -1,13 +1,14 @@
 """The preprocess pipeline against a plain single-process loop doing the same work.
 
-    python -m bench.preprocess [--images 300] [--workers 2]
+    python -m bench.preprocess [--images 300] [--workers 2] [--modes multi_processing,multi_threading]
 
 Makes realistic JPEGs (500-1500 px crops of the embedded real photos, resized, with sensor-like
 noise, so they compress like photos), then times on the same files:
 - the loop: read, sha256, decode (JPEG draft), crop, mask, serialize, gzip-TFRecord write;
 - the decode+crop cost alone (the floor any implementation pays per image);
-- the pipeline on the local runner with `--workers` processes, end to end, and its fixed cost
-  (worker start-up, measured on a handful of images) so the steady rate is reported too.
+- the pipeline on the local runner with `--workers` workers in each of `--modes` (processes, or
+  threads of one process), end to end, and its fixed cost (pipeline construction and worker
+  start-up, measured on a handful of images) so the steady rate is reported too.
 """
 from __future__ import annotations
 
@@ -96,15 +97,17 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def run_pipeline(input_glob: str, output: str, workers: int) -> None:
+def run_pipeline(input_glob: str, output: str, workers: int, mode: str) -> None:
     preprocess.run(["--input", input_glob, "--output", output, "--direct_num_workers", str(workers),
-                    "--direct_running_mode", "multi_processing"])
+                    "--direct_running_mode", mode])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.preprocess", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--modes", default="multi_processing,multi_threading",
+                        help="FnApiRunner running modes to measure, comma-separated")
     args = parser.parse_args(argv)
     geometry = Geometry()
     spec = images.CropSpec(size=geometry.image_size, resize_to=geometry.image_size, min_size=geometry.image_size)
@@ -124,21 +127,25 @@ def main(argv: list[str] | None = None) -> None:
         crop_s = timed(decode_and_crop_only, paths, spec)
         (tmp / "loop").mkdir()
         loop_s = timed(loop, paths, tmp / "loop", geometry, spec)
-        fixed_s = timed(run_pipeline, str(tmp / "few" / "*.jpg"), str(tmp / "few-out"), args.workers)
-        pipe_s = timed(run_pipeline, str(tmp / "photos" / "*.jpg"), str(tmp / "out"), args.workers)
+        pipeline_s = {}
+        for mode in args.modes.split(","):
+            fixed_s = timed(run_pipeline, str(tmp / "few" / "*.jpg"), str(tmp / f"few-{mode}"), args.workers, mode)
+            full_s = timed(run_pipeline, str(tmp / "photos" / "*.jpg"), str(tmp / f"out-{mode}"), args.workers, mode)
+            pipeline_s[mode] = fixed_s, full_s
         load = os.getloadavg()[0]
 
     n = len(paths)
-    loop_rate, pipe_rate, crop_rate = n / loop_s, n / pipe_s, n / crop_s
-    steady_rate = (n - len(few)) / max(pipe_s - fixed_s, 1e-9)
+    loop_rate, crop_rate = n / loop_s, n / crop_s
     print(f"decode+crop only (1 process):   {crop_rate:7.1f} images/s  ({1000 / crop_rate:.1f} ms/image)")
     print(f"loop (1 process, same work):    {loop_rate:7.1f} images/s  ({1000 / loop_rate:.1f} ms/image)")
-    print(f"pipeline ({args.workers} workers, end to end): {pipe_rate:7.1f} images/s  "
-          f"-> {pipe_rate / loop_rate:.2f}x the loop")
-    print(f"pipeline fixed cost ({len(few)} images): {fixed_s:.1f}s; steady rate {steady_rate:.1f} images/s "
-          f"-> {steady_rate / loop_rate:.2f}x the loop")
-    print(f"per core: pipeline {1000 * args.workers / steady_rate:.1f} ms/image (steady) vs decode+crop "
-          f"{1000 / crop_rate:.1f} ms/image -> {crop_rate * args.workers / steady_rate:.2f}x")
+    for mode, (fixed_s, full_s) in pipeline_s.items():
+        pipe_rate = n / full_s
+        steady_rate = (n - len(few)) / max(full_s - fixed_s, 1e-9)
+        print(f"pipeline, {args.workers} {mode} workers: end to end {pipe_rate:7.1f} images/s -> "
+              f"{pipe_rate / loop_rate:.2f}x the loop; fixed cost ({len(few)} images) {fixed_s:.1f}s; steady "
+              f"{steady_rate:.1f} images/s -> {steady_rate / loop_rate:.2f}x the loop; per core "
+              f"{1000 * args.workers / steady_rate:.1f} ms/image = {crop_rate * args.workers / steady_rate:.2f}x "
+              f"decode+crop")
     print(f"load average at the end {load:.1f} (>{os.cpu_count()} means other jobs shared the CPU)")
 
 

@@ -2,6 +2,6 @@
 import os
 
 # TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512/AMX; on AVX2 CPUs
-# they make the train step 2.7x faster (bench/RESULTS.md). Set before TensorFlow is imported;
+# they make the train step 2.8x faster (bench/RESULTS.md). Set before TensorFlow is imported;
 # TF_ENABLE_ONEDNN_OPTS=0 in the environment still turns them off.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

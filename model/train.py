@@ -63,8 +63,8 @@ def choose_hardware(config: TrainConfig) -> Hardware:
         strategy = tf.distribute.MirroredStrategy()
     else:
         strategy = tf.distribute.get_strategy()
-    # On a 2-core CPU, XLA sped the paper network's step up (4.2 -> 2.9 s) but slowed the demo's narrower
-    # one (1.56 -> 1.71 s; bench/RESULTS.md): GPU only by default, --jit-compile on where it pays.
+    # On a 2-core CPU, XLA sped the paper network's step up (4.5 -> 3.4 s) but slowed the demo's narrower
+    # one (1.7 -> 2.3 s; bench/RESULTS.md): GPU only by default, --jit-compile on where it pays.
     mixed = {"on": True, "off": False, "auto": gpus > 0}[config.mixed_precision]
     jit = {"on": True, "off": False, "auto": gpus > 0}[config.jit_compile]
     return Hardware(strategy, mixed, jit, gpus)
