@@ -13,19 +13,22 @@ including worker start-up and model loads; its fixed cost is measured with a run
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 
 import numpy as np
+
+from tfrecords import Record
 
 
 def make_records(directory: str, count: int, shards: int) -> None:
     import tensorflow as tf
     from skimage import data
 
-    from tfrecords import Record
     from tfrecords.geometry import Geometry
     from tfrecords.shards import shard_name
 
@@ -43,17 +46,20 @@ def make_records(directory: str, count: int, shards: int) -> None:
         w.close()
 
 
-def direct(model: str, directory: str, batch_size: int) -> tuple[float, int, str]:
-    """Images/s of the loaded signature on the records' masked images, batch by batch."""
+def read_records(directory: str) -> Iterator[Record]:
+    """The Records of every gzip shard in `directory`, shard by shard."""
     import tensorflow as tf
 
-    from pipelines.model_handler import InpainterModelHandler
-    from tfrecords import Record
-
-    masked = []
     for name in sorted(os.listdir(directory)):
         for serialized in tf.data.TFRecordDataset(os.path.join(directory, name), "GZIP").as_numpy_iterator():
-            masked.append(Record.parse(serialized).masked)
+            yield Record.parse(serialized)
+
+
+def direct(model: str, directory: str, batch_size: int) -> tuple[float, int, str]:
+    """Images/s of the loaded signature on the records' masked images, batch by batch."""
+    from pipelines.model_handler import InpainterModelHandler
+
+    masked = [record.masked for record in read_records(directory)]
     model_fn = InpainterModelHandler(model, batch_size).load_model()
     batches = [np.stack(masked[i:i + batch_size]) for i in range(0, len(masked), batch_size)]
     model_fn(batches[0])  # warm-up: the first call initialises the kernels
@@ -67,14 +73,9 @@ def png_levels(directory: str, levels: tuple[int, ...] = (1, 6)) -> dict[int, tu
     """{zlib level: (ms per image, KiB per image)} of Pillow's PNG encoder on the records' crops."""
     import io
 
-    import tensorflow as tf
     from PIL import Image
 
-    from tfrecords import Record
-
-    originals = [Record.parse(serialized).original() for name in sorted(os.listdir(directory))
-                 for serialized in tf.data.TFRecordDataset(os.path.join(directory, name), "GZIP").take(100)
-                 .as_numpy_iterator()]
+    originals = [record.original() for record in itertools.islice(read_records(directory), 400)]
     results = {}
     for level in levels:
         size, start = 0, time.perf_counter()

@@ -37,6 +37,18 @@ def _batch_norm(name: str, dtype) -> keras.layers.Layer:
                                            gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02))
 
 
+def _downsampling_stack(x, widths: list[int], prefix: str, dtype):
+    """Conv 4x4 stride 2 per width, LeakyReLU 0.2, BatchNorm on all but the first: the encoder's and
+    the discriminator's shared layout. Layers are named `{prefix}conv1`, `{prefix}bn2`, ..."""
+    for i, filters in enumerate(widths):
+        x = keras.layers.Conv2D(filters, KERNEL, strides=2, padding="same", use_bias=i == 0,
+                                kernel_initializer=_init(), name=f"{prefix}conv{i + 1}", dtype=dtype)(x)
+        if i > 0:
+            x = _batch_norm(f"{prefix}bn{i + 1}", dtype)(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"{prefix}lrelu{i + 1}", dtype=dtype)(x)
+    return x
+
+
 def halvings(side: int, name: str) -> int:
     """How many stride-2 layers take `side` down to 4 (side must be 4 * 2^k)."""
     n = math.log2(side / MIN_SIDE)
@@ -66,12 +78,7 @@ def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
     image = keras.Input((geometry.image_size, geometry.image_size, 3), name="masked_image")
     x = image
 
-    for i, filters in enumerate(encoder_widths(width, halvings(geometry.image_size, "image size"))):
-        x = keras.layers.Conv2D(filters, KERNEL, strides=2, padding="same", use_bias=i == 0,
-                                kernel_initializer=_init(), name=f"encoder_conv{i + 1}", dtype=dtype)(x)
-        if i > 0:
-            x = _batch_norm(f"encoder_bn{i + 1}", dtype)(x)
-        x = keras.layers.LeakyReLU(0.2, name=f"encoder_lrelu{i + 1}", dtype=dtype)(x)
+    x = _downsampling_stack(x, encoder_widths(width, halvings(geometry.image_size, "image size")), "encoder_", dtype)
 
     x = keras.layers.Conv2D(bottleneck, KERNEL, padding="valid", use_bias=False,
                             kernel_initializer=_init(), name="bottleneck_conv", dtype=dtype)(x)
@@ -99,12 +106,7 @@ def build_discriminator(geometry: Geometry, width: int = 64,
     """Patch in [-1, 1] -> one logit per patch (N, 1), float32; real patches should score high."""
     patch = keras.Input((geometry.patch_size, geometry.patch_size, 3), name="patch")
     x = patch
-    for i, filters in enumerate(discriminator_widths(width, halvings(geometry.patch_size, "patch size"))):
-        x = keras.layers.Conv2D(filters, KERNEL, strides=2, padding="same", use_bias=i == 0,
-                                kernel_initializer=_init(), name=f"conv{i + 1}", dtype=dtype)(x)
-        if i > 0:
-            x = _batch_norm(f"bn{i + 1}", dtype)(x)
-        x = keras.layers.LeakyReLU(0.2, name=f"lrelu{i + 1}", dtype=dtype)(x)
+    x = _downsampling_stack(x, discriminator_widths(width, halvings(geometry.patch_size, "patch size")), "", dtype)
     x = keras.layers.Conv2D(1, KERNEL, padding="valid", kernel_initializer=_init(), name="logit_conv",
                             dtype=dtype)(x)
     logit = keras.layers.Flatten(name="logit", dtype="float32")(x)
