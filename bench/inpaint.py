@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bottleneck", type=int, default=4000)
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--runs", default="1:in_memory,2:multi_processing,2:multi_threading",
+    parser.add_argument("--runs", default="1:in_memory,2:in_memory,2:multi_threading,2:multi_processing",
                         help="FnApiRunner WORKERS:MODE pairs to measure, comma-separated")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -1,32 +1,38 @@
 """The preprocess pipeline against a plain single-process loop doing the same work.
 
-    python -m bench.preprocess [--images 300] [--workers 2] [--modes multi_processing,multi_threading]
+    python -m bench.preprocess [--images 600] [--workers 2] [--rounds 3]
+        [--modes in_memory,multi_threading,multi_processing]
 
 Makes realistic JPEGs (500-1500 px crops of the embedded real photos, resized, with sensor-like
 noise, so they compress like photos), then times on the same files:
-- the loop: read, sha256, decode (JPEG draft), crop, mask, serialize, gzip-TFRecord write;
+- the loop: read, sha256, decode (JPEG draft), crop, mask, serialize, gzip-TFRecord write
+  (the project's writer, as the pipeline);
 - the decode+crop cost alone (the floor any implementation pays per image);
-- the pipeline on the local runner with `--workers` workers in each of `--modes` (processes, or
-  threads of one process), end to end, and its fixed cost (pipeline construction and worker
-  start-up, measured on a handful of images) so the steady rate is reported too.
+- the ceiling for `--workers` cores: the loop on a share of the files in each of that many threads,
+  or processes, at once, with nothing shared;
+- the pipeline on the local runner with `--workers` workers in each of `--modes` (threads calling
+  the DoFns directly, threads behind an in-process gRPC data plane, or processes), end to end, and
+  its fixed cost (pipeline construction and worker start-up, measured on a handful of images) so
+  the steady rate is reported too.
+Each figure is the median of `--rounds` rounds, the variants alternating within each round.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import os
+import statistics
 import tempfile
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil
 from PIL import Image
 
 from pipelines import images, preprocess, sample_data
 from tfrecords import Geometry, Record
+from tfrecords.writer import compress_record
 
 SOURCES = [("skimage", "data/astronaut.png"), ("skimage", "data/coffee.png"), ("skimage", "data/chelsea.png"),
            ("skimage", "data/rocket.jpg"), ("skimage", "data/hubble_deep_field.jpg"),
@@ -64,8 +70,7 @@ def make_jpegs(directory: Path, count: int, seed: int = 0) -> list[Path]:
 def loop(paths: list[Path], output: Path, geometry: Geometry, spec: images.CropSpec) -> int:
     """The pipeline's work in one process: dedup by hash, records, one gzip TFRecord file per split."""
     seen, kept = set(), 0
-    files = {s: FileSystems.create(str(output / f"{s}.tfrecord.gz"), compression_type=CompressionTypes.GZIP)
-             for s in ("train", "eval")}
+    files = {s: open(output / f"{s}.tfrecord.gz", "wb") for s in ("train", "eval")}
     for path in sorted(paths):
         data = path.read_bytes()
         key = hashlib.sha256(data).hexdigest()
@@ -79,7 +84,7 @@ def loop(paths: list[Path], output: Path, geometry: Geometry, spec: images.CropS
         split = preprocess.split_of(f"sha256:{key}", 0.1)
         for index, crop in enumerate(crops):
             record = Record.from_image(crop, geometry, key=key, source_uri=str(path), crop_index=index)
-            _TFRecordUtil.write_record(files[split], record.serialize())
+            files[split].write(compress_record(record.serialize()))
         kept += 1
     for f in files.values():
         f.close()
@@ -89,6 +94,17 @@ def loop(paths: list[Path], output: Path, geometry: Geometry, spec: images.CropS
 def decode_and_crop_only(paths: list[Path], spec: images.CropSpec) -> None:
     for path in paths:
         images.decode_crops(path.read_bytes(), spec, seed="0" * 64)
+
+
+def loops_side_by_side(pool: Executor, workers: int, paths: list[Path], output: Path, geometry: Geometry,
+                       spec: images.CropSpec) -> None:
+    """The ceiling for `workers` cores: the loop on 1/workers of the files in each worker at once,
+    with no coordination between them (each its own files, no dedup across them)."""
+    outputs = [output / f"part-{i}" for i in range(workers)]
+    for o in outputs:
+        o.mkdir(parents=True, exist_ok=True)
+    list(pool.map(loop, [paths[i::workers] for i in range(workers)], outputs, [geometry] * workers,
+                  [spec] * workers))
 
 
 def timed(fn, *args) -> float:
@@ -104,14 +120,19 @@ def run_pipeline(input_glob: str, output: str, workers: int, mode: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.preprocess", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--images", type=int, default=600)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--modes", default="multi_processing,multi_threading",
+    parser.add_argument("--rounds", type=int, default=3, help="each measurement's median over this many rounds")
+    parser.add_argument("--modes", default="in_memory,multi_threading,multi_processing",
                         help="FnApiRunner running modes to measure, comma-separated")
     args = parser.parse_args(argv)
     geometry = Geometry()
     spec = images.CropSpec(size=geometry.image_size, resize_to=geometry.image_size, min_size=geometry.image_size)
-    with tempfile.TemporaryDirectory() as tmp:
+    modes = args.modes.split(",")
+    times: dict[str, list[float]] = {}
+    failures: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.workers) as threads, \
+            ProcessPoolExecutor(args.workers) as processes:
         tmp = Path(tmp)
         (tmp / "photos").mkdir()
         (tmp / "few").mkdir()
@@ -121,30 +142,54 @@ def main(argv: list[str] | None = None) -> None:
             (tmp / "few" / p.name).write_bytes(p.read_bytes())
         megapixels = sum(np.prod(Image.open(p).size) for p in paths) / 1e6 / len(paths)
         print(f"{len(paths)} JPEGs, mean {megapixels:.2f} MP, {sum(p.stat().st_size for p in paths) / 2**20:.0f} MiB; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.rounds} rounds")
 
         decode_and_crop_only(paths[:10], spec)  # warm the page cache and Pillow
-        crop_s = timed(decode_and_crop_only, paths, spec)
-        (tmp / "loop").mkdir()
-        loop_s = timed(loop, paths, tmp / "loop", geometry, spec)
-        pipeline_s = {}
-        for mode in args.modes.split(","):
-            fixed_s = timed(run_pipeline, str(tmp / "few" / "*.jpg"), str(tmp / f"few-{mode}"), args.workers, mode)
-            full_s = timed(run_pipeline, str(tmp / "photos" / "*.jpg"), str(tmp / f"out-{mode}"), args.workers, mode)
-            pipeline_s[mode] = fixed_s, full_s
+        list(processes.map(decode_and_crop_only, [paths[:2]] * args.workers, [spec] * args.workers))
+        for r in range(args.rounds):
+            out = tmp / f"round-{r}"
+            (out / "loop").mkdir(parents=True)
+            measured = {
+                "crop": timed(decode_and_crop_only, paths, spec),
+                "loop": timed(loop, paths, out / "loop", geometry, spec),
+                "threads": timed(loops_side_by_side, threads, args.workers, paths, out / "threads", geometry, spec),
+                "processes": timed(loops_side_by_side, processes, args.workers, paths, out / "processes",
+                                   geometry, spec),
+            }
+            for mode in modes:
+                try:
+                    measured[f"few-{mode}"] = timed(run_pipeline, str(tmp / "few" / "*.jpg"),
+                                                    str(out / f"few-{mode}"), args.workers, mode)
+                    measured[mode] = timed(run_pipeline, str(tmp / "photos" / "*.jpg"), str(out / mode),
+                                           args.workers, mode)
+                except Exception as e:  # a run that loses data fails its accounting: count it, go on
+                    failures.setdefault(mode, []).append(str(e).splitlines()[-1][:200])
+            for name, seconds in measured.items():
+                times.setdefault(name, []).append(seconds)
         load = os.getloadavg()[0]
 
     n = len(paths)
-    loop_rate, crop_rate = n / loop_s, n / crop_s
-    print(f"decode+crop only (1 process):   {crop_rate:7.1f} images/s  ({1000 / crop_rate:.1f} ms/image)")
-    print(f"loop (1 process, same work):    {loop_rate:7.1f} images/s  ({1000 / loop_rate:.1f} ms/image)")
-    for mode, (fixed_s, full_s) in pipeline_s.items():
+    median = {name: statistics.median(values) for name, values in times.items()}
+    loop_rate, crop_rate = n / median["loop"], n / median["crop"]
+    print(f"decode+crop only (1 process):   {crop_rate:7.1f} images/s  ({1000 / crop_rate:.2f} ms/image)")
+    print(f"loop (1 process, same work):    {loop_rate:7.1f} images/s  ({1000 / loop_rate:.2f} ms/image) "
+          f"= {crop_rate / loop_rate:.2f}x decode+crop")
+    for kind in ("threads", "processes"):
+        rate = n / median[kind]
+        print(f"ceiling: the loop on 1/{args.workers} of the files in each of {args.workers} {kind}: {rate:7.1f} "
+              f"images/s -> {rate / loop_rate:.2f}x the loop")
+    for mode in modes:
+        for failure in failures.get(mode, []):
+            print(f"pipeline, {args.workers} {mode} workers: a run FAILED: {failure}")
+        if mode not in median:
+            continue
+        full_s, fixed_s = median[mode], median[f"few-{mode}"]
         pipe_rate = n / full_s
         steady_rate = (n - len(few)) / max(full_s - fixed_s, 1e-9)
         print(f"pipeline, {args.workers} {mode} workers: end to end {pipe_rate:7.1f} images/s -> "
-              f"{pipe_rate / loop_rate:.2f}x the loop; fixed cost ({len(few)} images) {fixed_s:.1f}s; steady "
+              f"{pipe_rate / loop_rate:.2f}x the loop; fixed cost ({len(few)} images) {fixed_s:.2f}s; steady "
               f"{steady_rate:.1f} images/s -> {steady_rate / loop_rate:.2f}x the loop; per core "
-              f"{1000 * args.workers / steady_rate:.1f} ms/image = {crop_rate * args.workers / steady_rate:.2f}x "
+              f"{1000 * args.workers / steady_rate:.2f} ms/image = {crop_rate * args.workers / steady_rate:.2f}x "
               f"decode+crop")
     print(f"load average at the end {load:.1f} (>{os.cpu_count()} means other jobs shared the CPU)")
 

@@ -6,9 +6,11 @@
 
 Stages: list the files, then (fusion broken) read and hash each one; exact duplicates (same sha256)
 are kept once, at their lexicographically first path; each kept photo is decoded, cropped, masked
-and turned into records; records are written as gzip TFRecord shards per split. Every matched file
-ends as records, a duplicate or a reject (rejects.jsonl, with its reason), and manifest.json states
-the accounting: files_matched == images + duplicates + rejects.
+and turned into records, each compressed as a gzip member and keyed by its shard (the number of
+shards per split is set from the files matched, so records go straight to their shard); each
+shard's records are sorted by id and written as one gzip TFRecord file. Every matched file ends as
+records, a duplicate or a reject (rejects.jsonl, with its reason), and manifest.json states the
+accounting: files_matched == images + duplicates + rejects, and every record made is in a shard.
 
 The train/eval split hashes a *split group*: the photo's content hash, or, for a file whose name
 matches --split-group-pattern, its directory plus the name with the match removed. The default
@@ -21,6 +23,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import os
 import posixpath
 import re
@@ -32,7 +35,6 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.metrics import Metrics
 from PIL import Image
 
@@ -40,6 +42,7 @@ from pipelines import images
 from pipelines.options import pipeline_options
 from tfrecords import SCHEMA_VERSION, Geometry, Record
 from tfrecords import shards
+from tfrecords.writer import compress_record, write_shard
 
 NAMESPACE = "preprocess"
 REJECTS = "rejects.jsonl"
@@ -75,7 +78,8 @@ class KeepFirstOfDuplicates(beam.DoFn):
 
 
 class DecodeCropAndMask(beam.DoFn):
-    """(sha256, path) -> (split, record id, serialized record) per crop, and one summary per image."""
+    """(sha256, path) -> ((split, shard index), (record id, record as a gzip member)) per crop, and
+    one summary per image. Compressing here spreads the deflate over the workers that decode."""
 
     IMAGES = "images"
 
@@ -90,7 +94,7 @@ class DecodeCropAndMask(beam.DoFn):
         Image.MAX_IMAGE_PIXELS = self._spec.max_pixels
         self._group = re.compile(self._pattern) if self._pattern else None
 
-    def process(self, element: tuple[str, str]) -> Iterator[Any]:
+    def process(self, element: tuple[str, str], shard_counts: dict[str, int]) -> Iterator[Any]:
         key, path = element
         try:
             pixels = images.decode_crops(_read(path), self._spec, seed=key)
@@ -108,49 +112,66 @@ class DecodeCropAndMask(beam.DoFn):
         yield beam.pvalue.TaggedOutput(self.IMAGES, (split, len(pixels)))
         for index, crop in enumerate(pixels):
             record = Record.from_image(crop, self._geometry, key=key, source_uri=path, crop_index=index)
-            yield split, record.record_id, record.serialize()
+            shard = _shard_of(record.record_id, shard_counts[split])
+            yield (split, shard), (record.record_id, compress_record(record.serialize()))
 
 
 class WriteShard(beam.DoFn):
-    """(shard index, records) -> one gzip TFRecord file, records sorted by id so reruns are identical."""
+    """((split, shard index), records) -> one gzip TFRecord file, records sorted by id so reruns are
+    identical."""
 
-    def __init__(self, output: str, split: str) -> None:
+    def __init__(self, output: str) -> None:
         self._output = output
-        self._split = split
 
-    def process(self, element: tuple[int, Iterable[tuple[str, bytes] | None]], num_shards: int) -> Iterator[dict]:
-        index, items = element
-        records = sorted(item for item in items if item is not None)
-        path = FileSystems.join(self._output, shards.shard_name(self._split, index, num_shards))
-        temporary = FileSystems.join(self._output, f".tmp-{posixpath.basename(path)}")
-        with FileSystems.create(temporary, compression_type=CompressionTypes.GZIP) as f:
-            for _, serialized in records:
-                _TFRecordUtil.write_record(f, serialized)
-        FileSystems.rename([temporary], [path])
-        Metrics.counter(NAMESPACE, f"shards_{self._split}").inc()
-        yield {"split": self._split, "path": path, "records": len(records)}
+    def process(self, element: tuple[tuple[str, int], Iterable[tuple[str, bytes]]],
+                shard_counts: dict[str, int]) -> Iterator[dict]:
+        (split, index), records = element
+        yield _write_shard(self._output, split, index, shard_counts[split], sorted(records))
 
 
-class WriteTFRecordShards(beam.PTransform):
-    """(record id, serialized) of one split -> shards `SPLIT-iiiii-of-nnnnn.tfrecord.gz`."""
+class WriteShards(beam.PTransform):
+    """((split, shard index), (record id, gzip member)) -> shards `SPLIT-iiiii-of-nnnnn.tfrecord.gz`."""
 
-    def __init__(self, output: str, split: str, num_shards: int = 0) -> None:
+    def __init__(self, output: str, shard_counts: beam.PCollection) -> None:
         super().__init__()
         self._output = output
-        self._split = split
-        self._num_shards = num_shards
+        self._shard_counts = shard_counts
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
-        fixed = self._num_shards
-        count = (records | "CountRecords" >> beam.combiners.Count.Globally()
-                 | "ShardCount" >> beam.Map(lambda n: fixed or shards.num_shards_for(n)))
-        n = beam.pvalue.AsSingleton(count)
-        # One (index, None) per shard, so that a shard that draws no record is still written.
-        every_shard = (count | "EveryShard" >> beam.FlatMap(lambda num: [(i, None) for i in range(num)]))
-        keyed = records | "AssignShard" >> beam.Map(lambda item, num: (_shard_of(item[0], num), item), num=n)
-        return ((keyed, every_shard) | "Flatten" >> beam.Flatten()
-                | "GroupByShard" >> beam.GroupByKey()
-                | "Write" >> beam.ParDo(WriteShard(self._output, self._split), num_shards=n))
+        written = (records
+                   | "GroupByShard" >> beam.GroupByKey()
+                   | "Write" >> beam.ParDo(WriteShard(self._output),
+                                           shard_counts=beam.pvalue.AsSingleton(self._shard_counts)))
+        # A shard that drew no record is written too, empty, so that each split has all its shards.
+        empty = self._shard_counts | "WriteEmptyShards" >> beam.FlatMap(
+            _write_empty_shards, self._output, written=beam.pvalue.AsList(written))
+        return (written, empty) | "AllShards" >> beam.Flatten()
+
+
+def _write_shard(output: str, split: str, index: int, count: int, records: list[tuple[str, bytes]]) -> dict:
+    path = FileSystems.join(output, shards.shard_name(split, index, count))
+    temporary = FileSystems.join(output, f".tmp-{posixpath.basename(path)}")
+    write_shard(temporary, (member for _, member in records))
+    FileSystems.rename([temporary], [path])
+    Metrics.counter(NAMESPACE, f"shards_{split}").inc()
+    return {"split": split, "path": path, "records": len(records)}
+
+
+def _write_empty_shards(shard_counts: dict[str, int], output: str, written: list[dict]) -> Iterator[dict]:
+    done = {w["path"] for w in written}
+    for split, count in shard_counts.items():
+        for index in range(count):
+            if FileSystems.join(output, shards.shard_name(split, index, count)) not in done:
+                yield _write_shard(output, split, index, count, [])
+
+
+def shard_counts(files_matched: int, crops_per_image: int, eval_fraction: float,
+                 fixed: int = 0) -> dict[str, int]:
+    """Shards per split: `fixed`, else one per `shards.RECORDS_PER_SHARD` records that the matched
+    files would give. Known before decoding, so records go straight from the decoder to their shard."""
+    expected = {"train": files_matched * crops_per_image * (1.0 - eval_fraction),
+                "eval": files_matched * crops_per_image * eval_fraction}
+    return {split: fixed or shards.num_shards_for(math.ceil(expected[split])) for split in shards.SPLITS}
 
 
 def _shard_of(record_id: str, num_shards: int) -> int:
@@ -235,6 +256,10 @@ def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], d
     }
     if manifest["files_matched"] != images_total + len(duplicates) + len(rejects):
         raise RuntimeError(f"files unaccounted for: {manifest}")
+    for split, s in splits.items():
+        if s["records"] != counts.get(f"records/{split}", 0):
+            raise RuntimeError(f"{split}: {counts.get(f'records/{split}', 0)} records made, {s['records']} in the "
+                               f"shards: {manifest}")
     _remove_stale_shards(output, {w["path"] for w in written})
     shards.write_manifest(output, manifest)
     return manifest
@@ -264,18 +289,17 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
     unique = (hashed.hashed
               | "GroupByContent" >> beam.GroupByKey()
               | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates()).with_outputs(_DUPLICATE, main="unique"))
+    counts = (paths
+              | "CountFiles" >> beam.combiners.Count.Globally()
+              | "ShardsPerSplit" >> beam.Map(shard_counts, spec.count, eval_fraction, num_shards))
     decoded = unique.unique | "DecodeCropAndMask" >> beam.ParDo(
-        DecodeCropAndMask(geometry, spec, eval_fraction, split_group_pattern)).with_outputs(
-            _REJECT, DecodeCropAndMask.IMAGES, main="records")
-    by_split = decoded.records | "BySplit" >> beam.Partition(lambda item, _: shards.SPLITS.index(item[0]),
-                                                             len(shards.SPLITS))
-    written = [by_split[i]
-               | f"{split.capitalize()}Records" >> beam.Map(lambda item: (item[1], item[2]))
-               | f"Write{split.capitalize()}" >> WriteTFRecordShards(output, split, num_shards)
-               for i, split in enumerate(shards.SPLITS)]
+        DecodeCropAndMask(geometry, spec, eval_fraction, split_group_pattern),
+        shard_counts=beam.pvalue.AsSingleton(counts)).with_outputs(_REJECT, DecodeCropAndMask.IMAGES, main="records")
+    written = decoded.records | "WriteShards" >> WriteShards(output, counts)
     rejects = (hashed[_REJECT], decoded[_REJECT]) | "AllRejects" >> beam.Flatten()
     events = ((paths | "CountMatched" >> beam.Map(lambda _: ("files_matched", 1)),
-               decoded[DecodeCropAndMask.IMAGES] | "CountImages" >> beam.Map(lambda s: (f"images/{s[0]}", 1)))
+               decoded[DecodeCropAndMask.IMAGES] | "CountImagesAndRecords" >> beam.FlatMap(
+                   lambda s: [(f"images/{s[0]}", 1), (f"records/{s[0]}", s[1])]))
               | "AllEvents" >> beam.Flatten()
               | "Counts" >> beam.CombinePerKey(sum))
     settings = {
@@ -294,7 +318,7 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
          | "WriteManifest" >> beam.Map(
              write_outputs, output=output, counts=beam.pvalue.AsDict(events),
              rejects=beam.pvalue.AsList(rejects), duplicates=beam.pvalue.AsList(unique[_DUPLICATE]),
-             written=beam.pvalue.AsList(written | "AllShards" >> beam.Flatten()), settings=settings))
+             written=beam.pvalue.AsList(written), settings=settings))
 
 
 def summary(manifest: dict[str, Any], output: str, seconds: float) -> str:

@@ -3,6 +3,7 @@ the embedded real photos: accounting, rejects, duplicates, splits, shards, manif
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -168,6 +169,35 @@ def test_split_groups_and_split_fraction():
     sides = [preprocess.split_of(f"sha256:{i}", 0.1) for i in range(2000)]
     assert 0.07 < sides.count("eval") / len(sides) < 0.13
     assert preprocess.split_of("x", 0.0) == "train" and preprocess.split_of("x", 1.0) == "eval"
+
+
+def test_shard_counts_come_from_the_files_matched():
+    assert preprocess.shard_counts(5000, 1, 0.1) == {"train": 3, "eval": 1}  # 4,500 and 500 records at most
+    assert preprocess.shard_counts(1000, 8, 0.25) == {"train": 3, "eval": 1}
+    assert preprocess.shard_counts(0, 1, 0.1) == {"train": 1, "eval": 1}
+    assert preprocess.shard_counts(5000, 1, 0.1, fixed=7) == {"train": 7, "eval": 7}
+
+
+def test_the_manifest_refuses_records_missing_from_the_shards(tmp_path):
+    written = [{"split": "train", "path": str(tmp_path / shards.shard_name("train", 0, 1)), "records": 2},
+               {"split": "eval", "path": str(tmp_path / shards.shard_name("eval", 0, 1)), "records": 0}]
+    counts = {"files_matched": 1, "images/train": 1, "records/train": 3}
+    with pytest.raises(RuntimeError, match="train: 3 records made, 2 in the shards"):
+        preprocess.write_outputs(None, str(tmp_path), counts, [], [], written, {"geometry": Geometry().to_dict()})
+    assert not (tmp_path / shards.MANIFEST).exists()
+
+
+def test_local_runs_default_to_a_worker_thread_per_core_without_grpc():
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+    from pipelines.options import pipeline_options
+
+    options = pipeline_options([])
+    direct = options.view_as(DirectOptions)
+    assert options.view_as(StandardOptions).runner == "FnApiRunner"
+    assert (direct.direct_running_mode, direct.direct_num_workers) == ("in_memory", os.cpu_count())
+    explicit = pipeline_options(["--direct_running_mode", "multi_processing", "--direct_num_workers", "3"])
+    assert explicit.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    assert explicit.view_as(DirectOptions).direct_num_workers == 3
 
 
 def test_help_and_defaults_from_geometry(capsys):
