@@ -1,12 +1,13 @@
 """Bulk inpainting throughput: the whole local pipeline vs the loaded model called directly.
 
     python -m bench.inpaint [--images 1536] [--batch-size 64] [--bottleneck 4000 --width 64]
+        [--write png|tfrecord|png,tfrecord] [--runs 1:in_memory,2:in_memory,...]
 
 Both sides inpaint the same records (random 128x128 crops of the embedded scikit-image photos, with
 ground truth, in gzip shards) with the real generator at the default config (untrained: speed does
 not depend on the weights). "direct" times `serving_default` on in-memory batches of the same size,
 after one warm-up call. "pipeline" is `python -m pipelines.inpaint` end to end (read, validate,
-RunInference, PNG writes, hole metrics, summary) on FnApiRunner, timed from the pipeline's start
+RunInference, the `--write` outputs, hole metrics, summary) on FnApiRunner, timed from the pipeline's start
 including worker start-up and model loads; its fixed cost is measured with a run on one batch, and
 "steady" is the throughput net of it. The device is whatever TensorFlow picks (a GPU if it sees one).
 """
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bottleneck", type=int, default=4000)
     parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--write", default="png", help="the pipeline's --write: png, tfrecord or both")
     parser.add_argument("--runs", default="1:in_memory,2:in_memory,2:multi_threading,2:multi_processing",
                         help="FnApiRunner WORKERS:MODE pairs to measure, comma-separated")
     args = parser.parse_args()
@@ -134,7 +136,7 @@ def main() -> None:
               f"parameters; batch {args.batch_size}; {count} images; device {device}", flush=True)
         print(f"direct:   {rate:8.1f} images/s (serving_default on in-memory batches)", flush=True)
         for workers, mode in (run.split(":") for run in args.runs.split(",")):
-            beam_args = ["--runner", "FnApiRunner", "--direct_num_workers", str(workers),
+            beam_args = ["--write", args.write, "--runner", "FnApiRunner", "--direct_num_workers", str(workers),
                          "--direct_running_mode", mode]
             fixed, _ = pipeline(model, os.path.join(small, "*.tfrecord.gz"), os.path.join(tmp, f"s{workers}{mode}"),
                                 args.batch_size, beam_args)

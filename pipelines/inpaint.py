@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import hashlib
 import io
 import json
 import logging
+import os
 import posixpath
 import re
 import time
@@ -37,6 +39,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.metrics import Metrics
@@ -52,6 +55,7 @@ from pipelines.options import pipeline_options
 from pipelines.preprocess import file_pattern
 from tfrecords import Record
 from tfrecords.geometry import Geometry
+from tfrecords.writer import compress_record
 
 NAMESPACE = "inpaint"
 INPUT_FORMATS = ("tfrecord", "images")
@@ -308,12 +312,14 @@ class WriteOutputs(beam.DoFn):
         return path
 
     def _record(self, item: Item, inpainted: np.ndarray) -> bytes:
+        """The record with its inpainted image, as a gzip member (`tfrecords.writer`), compressed here
+        on the worker."""
         if item.record is not None:
             record = dataclasses.replace(item.record, inpainted=inpainted)
         else:
             g = self._settings.geometry
             record = Record(_filled(item.model_input, g), g, item.id, item.source, inpainted=inpainted)
-        return record.serialize()
+        return compress_record(record.serialize())
 
 
 class MeanMetrics(beam.CombineFn):
@@ -368,9 +374,9 @@ def build(pipeline: beam.Pipeline, settings: Settings) -> None:
         _REJECT, _RECORDS, _METRICS, main="done")
 
     if "tfrecord" in s.writes:
-        _ = written[_RECORDS] | "WriteRecords" >> beam.io.WriteToTFRecord(
-            FileSystems.join(s.output, RECORDS_PREFIX), file_name_suffix=".tfrecord.gz",
-            shard_name_template="-SSSSS-of-NNNNN")
+        _ = written[_RECORDS] | "WriteRecords" >> fileio.WriteToFiles(
+            s.output, file_naming=fileio.default_file_naming(RECORDS_PREFIX, ".tfrecord.gz"),
+            sink=lambda _: _GzipMembersSink())
     metrics = written[_METRICS]
     _ = (metrics
          | "MetricsToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True))
@@ -422,6 +428,23 @@ def write_summary(_, settings: Settings, items: int, read_rejects: int, inpainte
     return summary
 
 
+class _GzipMembersSink(fileio.FileSink):
+    """Writes `tfrecords.writer` gzip members as they come: the file is a gzip TFRecord file."""
+
+    def create_metadata(self, destination: Any, full_file_name: str) -> fileio.FileMetadata:
+        return fileio.FileMetadata(mime_type="application/octet-stream",
+                                   compression_type=CompressionTypes.UNCOMPRESSED)
+
+    def open(self, fh: Any) -> None:
+        self._file = fh
+
+    def write(self, member: bytes) -> None:
+        self._file.write(member)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+
 class _WriteJsonLines(beam.PTransform):
     """Lines to one file `name` in `directory` (written even when empty)."""
 
@@ -431,6 +454,16 @@ class _WriteJsonLines(beam.PTransform):
 
     def expand(self, lines: beam.PCollection) -> beam.pvalue.PDone:
         return lines | beam.io.WriteToText(self._path, num_shards=1, shard_name_template="")
+
+
+def _remove_empty_temp_folders(output: str) -> None:
+    """Beam's WriteToFiles moves its files out of a `.temp<uuid>` folder in the output, and leaves the
+    emptied folder behind where folders exist (on local disks; object stores have none)."""
+    if "://" in output:
+        return
+    for folder in glob.glob(os.path.join(output, ".temp*")):
+        if os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
 
 
 def _count_reject(row: dict[str, str]) -> str:
@@ -510,6 +543,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     build(pipeline, settings)
     result = pipeline.run()
     result.wait_until_finish()
+    _remove_empty_temp_folders(settings.output)
     with FileSystems.open(FileSystems.join(settings.output, SUMMARY)) as f:
         summary = json.loads(f.read())
     summary["counters"] = {c.key.metric.name: c.committed for c in result.metrics().query(

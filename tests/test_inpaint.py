@@ -106,6 +106,9 @@ def test_photos_every_input_is_inpainted_or_rejected_with_a_reason(photos_run):
     assert rejects["h_dot.png"]["reason"] == "too_small"
     assert summary["metrics"] is None  # photos carry no ground truth
     assert _lines(os.path.join(output, inpaint.METRICS)) == []
+    # The outputs and nothing else: no temporary folder left by the TFRecord writes.
+    assert sorted(n for n in os.listdir(output) if not n.startswith("inpainted-")) == [
+        "images", inpaint.METRICS, inpaint.REJECTS, inpaint.SUMMARY]
 
 
 @pytest.mark.parametrize("name", ["a_astronaut.png", "b_camera_grey.png", "d_coffee_rgba.png", "e_tiny.png",
