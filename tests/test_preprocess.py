@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from PIL import Image
 
 from pipelines import images, preprocess, sample_data
+from pipelines.options import pipeline_options
 from tfrecords import Geometry, Record, SCHEMA_VERSION
 from tfrecords.schema import FEATURE_SPEC, parse_examples
 from tfrecords import shards
@@ -188,9 +190,6 @@ def test_the_manifest_refuses_records_missing_from_the_shards(tmp_path):
 
 
 def test_local_runs_default_to_a_worker_thread_per_core_without_grpc():
-    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
-    from pipelines.options import pipeline_options
-
     options = pipeline_options([])
     direct = options.view_as(DirectOptions)
     assert options.view_as(StandardOptions).runner == "FnApiRunner"
