@@ -148,8 +148,12 @@ class WriteShards(beam.PTransform):
         return (written, empty) | "AllShards" >> beam.Flatten()
 
 
+def _shard_path(output: str, split: str, index: int, count: int) -> str:
+    return FileSystems.join(output, shards.shard_name(split, index, count))
+
+
 def _write_shard(output: str, split: str, index: int, count: int, records: list[tuple[str, bytes]]) -> dict:
-    path = FileSystems.join(output, shards.shard_name(split, index, count))
+    path = _shard_path(output, split, index, count)
     temporary = FileSystems.join(output, f".tmp-{posixpath.basename(path)}")
     write_shard(temporary, (member for _, member in records))
     FileSystems.rename([temporary], [path])
@@ -161,7 +165,7 @@ def _write_empty_shards(shard_counts: dict[str, int], output: str, written: list
     done = {w["path"] for w in written}
     for split, count in shard_counts.items():
         for index in range(count):
-            if FileSystems.join(output, shards.shard_name(split, index, count)) not in done:
+            if _shard_path(output, split, index, count) not in done:
                 yield _write_shard(output, split, index, count, [])
 
 
