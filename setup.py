@@ -30,7 +30,10 @@ EXTRAS = {
         "scikit-learn==1.9.1",
         "matplotlib==3.11.2",
         "onnx==1.23.2",
-        "opencv-python-headless==5.0.0.93",
+        # OpenCV's contrib build: cv2.inpaint (Telea, Navier-Stokes) plus cv2.xphoto's FSR inpainting.
+        "opencv-contrib-python-headless==5.0.0.93",
+        # Perceptual hashes to drop near-duplicate photos when gathering Debian's photos.
+        "imagehash==4.3.2",
         "tensorboard==2.21.0",
     ],
     "test": ["pytest==9.2.0"],
