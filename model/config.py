@@ -7,16 +7,28 @@ import math
 from typing import Any
 
 # The TF reimplementation trained the structural loss alone for 50 of its 60 epochs.
-STRUCTURAL_FRACTION = 50 / 60
+PAPER_STRUCTURAL_FRACTION = 50 / 60
 # Fields that fix the networks' shapes: a run resumed from a checkpoint must keep them.
-ARCHITECTURE_FIELDS = ("bottleneck", "width")
+ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling")
+# What a config.json written before a field existed meant by it: runs trained then restore as they were.
+LEGACY_DEFAULTS = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0,
+                   "select_best": False}
+UPSAMPLING = ("resize", "transpose")
+# The paper's recipe (DESIGN.md section 1): `python -m model.train --recipe paper`. The dataclass defaults
+# are the recipe chosen by measurement on held-out photos (bench/RESULTS.md, bench.quality).
+PAPER_RECIPE = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
+                "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000)}
+RECIPES = ("measured", "paper")
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    # Networks: the context encoder's bottleneck channels and its base width (64 in the paper).
+    # Networks: the context encoder's bottleneck channels and its base width (64 in the paper);
+    # the decoder doubles its side with nearest-neighbour upsampling + 3x3 convolution ("resize": no
+    # checkerboard pattern) or, as in the paper, with 4x4 stride-2 transposed convolutions ("transpose").
     bottleneck: int = 4000
     width: int = 64
+    upsampling: str = "resize"
     # Optimisation: Adam with beta1 0.5; the context encoder runs G at 10x D's learning rate.
     batch_size: int = 64
     lr_g: float = 2e-4
@@ -29,12 +41,18 @@ class TrainConfig:
     lambda_feat: float = 1.0
     overlap_weight: float = 10.0
     # Schedule: (structural-only steps, joint adversarial steps).
-    phase_steps: tuple[int, int] = (5000, 1000)
+    phase_steps: tuple[int, int] = (6000, 0)
     # VGG16 weights for the feature loss: "imagenet", "random", or a path (.npz, Keras .h5, Caffe .npy).
     vgg_weights: str = "imagenet"
-    # Input pipeline.
+    # Input pipeline: horizontal flips, and colour jitter, the same on the input and its truth:
+    # brightness, contrast and saturation each scaled by a factor in [1 - j, 1 + j], and a
+    # `grayscale_fraction` of the crops turned grey.
     shuffle_buffer: int = 2048
     flip: bool = True
+    color_jitter: float = 0.2
+    grayscale_fraction: float = 0.1
+    # Export the checkpoint with the best eval-split hole PSNR (kept under checkpoints/best/), not the last.
+    select_best: bool = True
     # Intervals in steps; eval_images caps the eval split used by the periodic evaluation.
     log_every: int = 10
     image_every: int = 100
@@ -56,8 +74,11 @@ class TrainConfig:
                      "checkpoint_every", "eval_images", "keep_checkpoints", "shuffle_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.color_jitter < 1.0 or not 0.0 <= self.grayscale_fraction <= 1.0:
+            raise ValueError(f"color_jitter {self.color_jitter} must be in [0, 1) and grayscale_fraction "
+                             f"{self.grayscale_fraction} in [0, 1]")
         for name, allowed in (("mixed_precision", ("auto", "on", "off")), ("jit_compile", ("auto", "on", "off")),
-                              ("strategy", ("auto", "default", "mirrored"))):
+                              ("strategy", ("auto", "default", "mirrored")), ("upsampling", UPSAMPLING)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
@@ -66,9 +87,14 @@ class TrainConfig:
         return sum(self.phase_steps)
 
     @staticmethod
-    def split_steps(steps: int) -> tuple[int, int]:
-        """The default schedule for a step budget: the TF reimplementation's 50/60 structural."""
-        structural = math.ceil(steps * STRUCTURAL_FRACTION)
+    def split_steps(steps: int, recipe: str = "measured") -> tuple[int, int]:
+        """A recipe's schedule for a step budget: the paper's trains the last 1/6 of the steps with the
+        adversarial loss (the TF reimplementation's 50/60 structural); the measured recipe trains the
+        structural loss alone, as the adversarial phase at the context encoder's weight did not improve a
+        held-out score (bench/RESULTS.md)."""
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe {recipe!r} is not one of {RECIPES}")
+        structural = steps if recipe == "measured" else math.ceil(steps * PAPER_STRUCTURAL_FRACTION)
         return structural, steps - structural
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,7 +108,7 @@ class TrainConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
-        return cls(**values)
+        return cls(**{**LEGACY_DEFAULTS, **values})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -96,6 +122,7 @@ class TrainConfig:
 CONFIG_FILE = "config.json"  # this TrainConfig
 RUN_FILE = "run.json"  # geometry, VGG weights used, hardware, data
 CHECKPOINTS = "checkpoints"
+BEST_CHECKPOINT = "checkpoints/best"  # the generator at the best periodic evaluation, and best.json
 LOGS = "logs"
 EXPORT = "export"
 EVAL_LOG = "eval.jsonl"

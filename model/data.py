@@ -1,7 +1,9 @@
 """tf.data input for training and evaluation, over the preprocess stage's TFRecord shards.
 
 Training batches are deterministic functions of (seed, epoch, batch index): each epoch shuffles
-the file order and blocks of records with stateless seeds of its own and draws flips the same way. Every batch
+the file order and blocks of records with stateless seeds of its own and draws flips and colour
+jitter the same way. Augmentations act on the whole crop (the masked input and its true patch put
+back together), which is then masked again, so input and truth always agree. Every batch
 carries its (epoch, batch) position, so a resumed run rebuilds the stream from where it stopped
 without saving the shuffle buffer in the checkpoint.
 """
@@ -11,6 +13,7 @@ import logging
 
 import tensorflow as tf
 
+from model.export import fill_hole
 from tfrecords import shards
 from tfrecords.geometry import Geometry
 from tfrecords.schema import parse_examples
@@ -40,18 +43,50 @@ def _records(files: list[str], seed: tf.Tensor) -> tf.data.Dataset:
                             deterministic=True)
 
 
-def flip_batch(masked: tf.Tensor, patch: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mirrors a random half of the images left-right, each image's masked input and patch together.
+def originals(masked: tf.Tensor, patch: tf.Tensor, geometry: Geometry) -> tf.Tensor:
+    """The original crops (N,S,S,3), rebuilt from the masked images and their true patches."""
+    top, left, _, _ = geometry.patch_box
+    s, p = geometry.image_size, geometry.patch_size
+    placed = tf.pad(patch, [[0, 0], [top, s - top - p], [left, s - left - p], [0, 0]])
+    inside = tf.pad(tf.ones([p, p, 1], tf.bool), [[top, s - top - p], [left, s - left - p], [0, 0]])
+    return tf.where(inside, placed, masked)
 
-    Flipping the original image and masking it again equals flipping both halves, because the
-    patch and the hole are centred (Geometry enforces it).
-    """
-    flip = tf.random.stateless_uniform([tf.shape(masked)[0], 1, 1, 1], seed) < 0.5
-    return tf.where(flip, masked[:, :, ::-1], masked), tf.where(flip, patch[:, :, ::-1], patch)
+
+def mask_again(images: tf.Tensor, geometry: Geometry) -> tuple[tf.Tensor, tf.Tensor]:
+    """Original crops -> (masked images, true patches), as the records store them."""
+    top, left, bottom, right = geometry.patch_box
+    return fill_hole(images, geometry), images[:, top:bottom, left:right]
+
+
+def flip_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Mirrors a random half of the crops left-right."""
+    flip = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed) < 0.5
+    return tf.where(flip, images[:, :, ::-1], images)
+
+
+def jitter_colours(images: tf.Tensor, seed: tf.Tensor, strength: float, grayscale_fraction: float) -> tf.Tensor:
+    """Per crop: brightness, contrast and saturation each scaled by a factor in [1 - strength,
+    1 + strength], then a `grayscale_fraction` of the crops made grey. uint8 in, uint8 out."""
+    n = tf.shape(images)[0]
+    x = tf.cast(images, tf.float32)
+    factors = tf.random.stateless_uniform([3, n, 1, 1, 1], seed, 1.0 - strength, 1.0 + strength)
+    luma = tf.constant([0.299, 0.587, 0.114], tf.float32)
+
+    def grey(values):
+        return tf.reduce_sum(values * luma, axis=-1, keepdims=True)
+
+    x = x * factors[0]
+    mean = tf.reduce_mean(grey(x), axis=[1, 2, 3], keepdims=True)
+    x = (x - mean) * factors[1] + mean
+    x = grey(x) + (x - grey(x)) * factors[2]
+    to_grey = tf.random.stateless_uniform([n, 1, 1, 1], seed + [0, 7]) < grayscale_fraction
+    x = tf.where(to_grey, tf.broadcast_to(grey(x), tf.shape(x)), x)
+    return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
 
 
 def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int, shuffle_buffer: int,
-                  flip: bool = True, start: tuple[int, int] = (0, 0)) -> tf.data.Dataset:
+                  flip: bool = True, start: tuple[int, int] = (0, 0), color_jitter: float = 0.0,
+                  grayscale_fraction: float = 0.0) -> tf.data.Dataset:
     """Endless batches {masked, patch (uint8), epoch, batch (int64)}, starting after position `start`.
 
     `start` = (epoch, batch) of the first batch to produce.
@@ -80,8 +115,14 @@ def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int,
     def parse(epoch: tf.Tensor, index: tf.Tensor, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         parsed = parse_examples(serialized, geometry)
         masked, patch = parsed["masked"], parsed["patch"]
-        if flip:
-            masked, patch = flip_batch(masked, patch, tf.stack([epoch_seed_of(seed, epoch), index]))
+        if flip or color_jitter or grayscale_fraction:
+            batch_seed = tf.stack([epoch_seed_of(seed, epoch), index])
+            images = originals(masked, patch, geometry)
+            if flip:
+                images = flip_batch(images, batch_seed)
+            if color_jitter or grayscale_fraction:
+                images = jitter_colours(images, batch_seed + [0, 1_000_003], color_jitter, grayscale_fraction)
+            masked, patch = mask_again(images, geometry)
         return {"masked": masked, "patch": patch, "epoch": epoch, "batch": index}
 
     return (tf.data.Dataset.range(start_epoch, tf.int64.max)

@@ -4,15 +4,18 @@
       | encoder: Conv 4x4 /2 -> w, w, 2w, 4w, 8w   (LeakyReLU 0.2, BatchNorm on all but the first)
     4 x 4 x 8w
       | bottleneck: Conv 4x4 valid -> 1 x 1 x C, BatchNorm, LeakyReLU 0.2
-      | decoder: ConvTranspose 4x4 valid -> 4 x 4 x 8w, then ConvTranspose 4x4 x2 -> 4w, 2w, w
-      |          (BatchNorm, ReLU), then ConvTranspose 4x4 x2 -> 3, tanh
+      | decoder: ConvTranspose 4x4 valid -> 4 x 4 x 8w, then x2 -> 4w, 2w, w (BatchNorm, ReLU),
+      |          then x2 -> 3, tanh; each x2 is nearest-neighbour upsampling + Conv 3x3 ("resize")
+      |          or, as in the paper, ConvTranspose 4x4 stride 2 ("transpose")
     predicted centre patch P x P x 3 in [-1, 1]
 
     patch P x P x 3 -> discriminator: Conv 4x4 /2 -> w, 2w, 4w, 8w (LeakyReLU 0.2, BatchNorm on
     all but the first) -> Conv 4x4 valid -> one logit
 
 The stacks' depths follow from the geometry (every stride-2 layer halves the side down to 4), so
-S=128, P=64, w=64 gives DESIGN.md's layers exactly.
+S=128, P=64, w=64 gives DESIGN.md's layers exactly ("transpose"). A stride-2 transposed 4x4 kernel
+overlaps its neighbours unevenly and stamps a checkerboard on the fill (Odena et al., "Deconvolution
+and checkerboard artifacts", Distill 2016); resizing then convolving spreads every input evenly.
 """
 from __future__ import annotations
 
@@ -72,8 +75,20 @@ def discriminator_widths(width: int, layers: int) -> list[int]:
     return [width * min(2 ** i, MAX_WIDTH_FACTOR) for i in range(layers)]
 
 
+def _upsample(x, filters: int, upsampling: str, name: str, dtype, use_bias: bool = False):
+    """Doubles the side: nearest x2 then Conv 3x3 ("resize"), or ConvTranspose 4x4 stride 2 ("transpose")."""
+    if upsampling == "transpose":
+        return keras.layers.Conv2DTranspose(filters, KERNEL, strides=2, padding="same", use_bias=use_bias,
+                                            kernel_initializer=_init(), name=name, dtype=dtype)(x)
+    if upsampling != "resize":
+        raise ValueError(f"upsampling {upsampling!r} is not 'resize' or 'transpose'")
+    x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_upsample", dtype=dtype)(x)
+    return keras.layers.Conv2D(filters, 3, padding="same", use_bias=use_bias, kernel_initializer=_init(),
+                               name=name, dtype=dtype)(x)
+
+
 def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
-                    dtype: str | keras.DTypePolicy | None = None) -> keras.Model:
+                    dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose") -> keras.Model:
     """Masked image in [-1, 1] (hole filled) -> predicted centre patch in [-1, 1], float32."""
     image = keras.Input((geometry.image_size, geometry.image_size, 3), name="masked_image")
     x = image
@@ -86,16 +101,15 @@ def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
     x = keras.layers.LeakyReLU(0.2, name="bottleneck_lrelu", dtype=dtype)(x)
 
     for i, filters in enumerate(decoder_widths(width, halvings(geometry.patch_size, "patch size"))):
-        # The first layer grows 1x1 to 4x4; the others double the side.
-        strides, padding = (1, "valid") if i == 0 else (2, "same")
-        x = keras.layers.Conv2DTranspose(filters, KERNEL, strides=strides, padding=padding, use_bias=False,
-                                         kernel_initializer=_init(), name=f"decoder_deconv{i + 1}",
-                                         dtype=dtype)(x)
+        if i == 0:  # grows 1x1 to 4x4: one input pixel, so no uneven overlap
+            x = keras.layers.Conv2DTranspose(filters, KERNEL, padding="valid", use_bias=False,
+                                             kernel_initializer=_init(), name="decoder_deconv1", dtype=dtype)(x)
+        else:
+            x = _upsample(x, filters, upsampling, f"decoder_deconv{i + 1}", dtype)
         x = _batch_norm(f"decoder_bn{i + 1}", dtype)(x)
         x = keras.layers.ReLU(name=f"decoder_relu{i + 1}", dtype=dtype)(x)
 
-    x = keras.layers.Conv2DTranspose(3, KERNEL, strides=2, padding="same", kernel_initializer=_init(),
-                                     name="decoder_rgb", dtype=dtype)(x)
+    x = _upsample(x, 3, upsampling, "decoder_rgb", dtype, use_bias=True)
     # float32 out whatever the compute dtype: losses and export expect it.
     patch = keras.layers.Activation("tanh", name="predicted_patch", dtype="float32")(x)
     return keras.Model(image, patch, name="context_encoder")

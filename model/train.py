@@ -5,8 +5,11 @@
 
 Phase 1 trains the generator on the structural loss alone (pixel + VGG16 feature reconstruction);
 phase 2 adds the adversarial loss and trains the discriminator beside it (DESIGN.md section 1).
+The default recipe is the one chosen by measurement on held-out photos (model/config.py; the
+measured recipe runs phase 1 only); `--recipe paper` trains the paper's.
 The run directory holds config.json, run.json (geometry, VGG weights used, hardware),
-checkpoints/, logs/ (TensorBoard), eval.jsonl and, at the end, export/ (the SavedModel).
+checkpoints/ (the latest few, and best/: the generator at the best periodic evaluation's hole PSNR),
+logs/ (TensorBoard), eval.jsonl and, at the end, export/ (the SavedModel of the best checkpoint).
 A rerun resumes from the latest checkpoint; a finished run says so and does nothing.
 """
 from __future__ import annotations
@@ -26,9 +29,9 @@ import tensorflow as tf
 
 from model import config as layout
 from model import losses
-from model.config import ARCHITECTURE_FIELDS, TrainConfig
-from model.data import eval_dataset, geometry_from_manifest, train_dataset
-from model.export import export_run, inpaint, read_metadata, to_unit_range
+from model.config import ARCHITECTURE_FIELDS, PAPER_RECIPE, RECIPES, TrainConfig
+from model.data import eval_dataset, geometry_from_manifest, originals, train_dataset
+from model.export import SELECTION_METRIC, export_run, inpaint, read_metadata, to_unit_range
 from model.metrics import inpainting_metrics, mean_metrics
 from model.networks import build_discriminator, build_generator
 from model.vgg import build_vgg_features
@@ -114,7 +117,8 @@ class Trainer:
         policy = "mixed_float16" if self.hardware.mixed_precision else "float32"
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
-            self.generator = build_generator(self.geometry, config.bottleneck, config.width, dtype=policy)
+            self.generator = build_generator(self.geometry, config.bottleneck, config.width, dtype=policy,
+                                             upsampling=config.upsampling)
             self.discriminator = build_discriminator(self.geometry, config.width, dtype=policy)
             self.vgg = build_vgg_features(self.vgg_weights.arrays, dtype=policy)
             self.optimizer_g = self._optimizer(config.lr_g, "adam_generator")
@@ -131,6 +135,11 @@ class Trainer:
             optimizer_d=self.optimizer_d, step=self.step, data_epoch=self.data_epoch, data_batch=self.data_batch)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(model_dir, layout.CHECKPOINTS),
                                                   max_to_keep=config.keep_checkpoints)
+        # The generator alone at its best evaluation; best.json beside it holds the step and score, so
+        # a resumed run compares against the best ever saved, not against a stale checkpointed value.
+        self.best_manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(generator=self.generator, step=self.step),
+            os.path.join(model_dir, layout.BEST_CHECKPOINT), max_to_keep=1)
         self._steps = {
             1: self._distributed(self._structural_gradients, [(self.generator, self.optimizer_g)]),
             2: self._distributed(self._joint_gradients, [(self.generator, self.optimizer_g),
@@ -244,11 +253,31 @@ class Trainer:
         return int(self.step)
 
     def finished(self) -> bool:
-        """True when the checkpoint reached the configured steps and the export is of that step."""
+        """True when the checkpoint reached the configured steps and the export was made after that step."""
         export = os.path.join(self.model_dir, layout.EXPORT)
         if int(self.step) < self.config.steps or not tf.io.gfile.exists(os.path.join(export, "saved_model.pb")):
             return False
-        return read_metadata(export).get("step") == int(self.step)
+        metadata = read_metadata(export)
+        return metadata.get("trained_steps", metadata.get("step")) == int(self.step)
+
+    def best_so_far(self) -> dict[str, Any] | None:
+        """{step, score} of the best checkpoint saved so far, or None."""
+        path = os.path.join(self.model_dir, layout.BEST_CHECKPOINT, "best.json")
+        return _read_json(path) if tf.io.gfile.exists(path) else None
+
+    def keep_if_best(self, result: dict[str, Any], step: int) -> bool:
+        """Saves the generator as the best checkpoint when this evaluation beats every earlier one."""
+        score = result["hole"]["psnr"]
+        best = self.best_so_far()
+        if best is not None and best["score"] >= score:
+            return False
+        self.best_manager.save(checkpoint_number=step)
+        _write_json(os.path.join(self.model_dir, layout.BEST_CHECKPOINT, "best.json"),
+                    {"step": step, "score": score, "metric": SELECTION_METRIC})
+        logging.info("step %d is the best so far (%s %.2f dB%s): kept in %s", step, SELECTION_METRIC, score,
+                     f", was {best['score']:.2f} at step {best['step']}" if best else "",
+                     layout.BEST_CHECKPOINT)
+        return True
 
     def run(self, until_step: int | None = None) -> dict[str, Any]:
         """Trains to the configured steps (or `until_step`), checkpointing, logging and evaluating.
@@ -291,14 +320,17 @@ class Trainer:
                 self._log_images(writer, step, eval_data)
             if eval_data is not None and (step % c.eval_every == 0 or step == c.steps):
                 last_eval = self.evaluate(eval_data, eval_writer, step)
+                if c.select_best:
+                    self.keep_if_best(last_eval, step)
             if step % c.checkpoint_every == 0 or step == stop:
                 self.manager.save(checkpoint_number=step)
         writer.flush()
         eval_writer.flush()
         summary = {"step": int(self.step), "trained_steps": int(self.step) - start, "already_finished": False,
-                   "eval": last_eval}
+                   "eval": last_eval, "best": self.best_so_far()}
         if int(self.step) >= c.steps:
-            summary["export"] = export_run(self.model_dir, os.path.join(self.model_dir, layout.EXPORT))
+            summary["export"] = export_run(self.model_dir, os.path.join(self.model_dir, layout.EXPORT),
+                                           "best" if c.select_best else "latest")
         return summary
 
     def _batches(self, start: int, stop: int) -> Iterator[dict[str, tf.Tensor]]:
@@ -306,7 +338,8 @@ class Trainer:
         if start >= stop:
             return
         position = (int(self.data_epoch), int(self.data_batch))
-        data = train_dataset(self.data_dir, self.geometry, c.batch_size, c.seed, c.shuffle_buffer, c.flip, position)
+        data = train_dataset(self.data_dir, self.geometry, c.batch_size, c.seed, c.shuffle_buffer, c.flip, position,
+                             c.color_jitter, c.grayscale_fraction)
         for _, batch in zip(range(start, stop), data):
             yield batch
 
@@ -334,26 +367,19 @@ class Trainer:
             batch = next(iter(eval_data))
         else:
             batch = next(iter(train_dataset(self.data_dir, self.geometry, self.config.batch_size, 0, 1, False)))
-        masked, truth = batch["masked"][:GRID_IMAGES], self._originals(batch)[:GRID_IMAGES]
+        masked, truth = batch["masked"][:GRID_IMAGES], originals(batch["masked"], batch["patch"], self.geometry)[:GRID_IMAGES]
         inpainted = self._predict(masked)["inpainted"]
         rows = tf.concat([masked, inpainted, truth], axis=2)
         grid = tf.reshape(rows, [1, -1, rows.shape[2], 3])
         with writer.as_default(step=step):
             tf.summary.image("masked_inpainted_truth", grid)
 
-    def _originals(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        top, left, _, _ = self.geometry.patch_box
-        s, p = self.geometry.image_size, self.geometry.patch_size
-        placed = tf.pad(batch["patch"], [[0, 0], [top, s - top - p], [left, s - left - p], [0, 0]])
-        inside = tf.pad(tf.ones([p, p, 1], tf.bool), [[top, s - top - p], [left, s - left - p], [0, 0]])
-        return tf.where(inside, placed, batch["masked"])
-
     def evaluate(self, eval_data: tf.data.Dataset, writer=None, step: int | None = None) -> dict[str, Any]:
         """Hole and patch PSNR/SSIM/L1/L2 over the eval images, inpainted as the export does."""
         per_image = []
         for batch in eval_data:
             predicted = self._predict(batch["masked"])["inpainted"].numpy()
-            truth = self._originals(batch).numpy()
+            truth = originals(batch["masked"], batch["patch"], self.geometry).numpy()
             per_image.extend(inpainting_metrics(p, t, self.geometry) for p, t in zip(predicted, truth))
         result = mean_metrics(per_image)
         step = int(self.step) if step is None else step
@@ -383,6 +409,9 @@ HELP = {
     "vgg_weights": "imagenet | random | PATH (.npz, Keras notop .h5, Caffe vgg16.npy)",
     "eval_images": "eval-split images used by the periodic evaluation",
     "mixed_precision": "auto (GPU only) | on | off", "jit_compile": "XLA: auto (GPU only) | on | off",
+    "upsampling": "decoder upsampling: resize (nearest x2 + conv 3x3) | transpose (the paper's)",
+    "color_jitter": "brightness/contrast/saturation jitter: factors in [1-j, 1+j]; 0 turns it off",
+    "grayscale_fraction": "fraction of training crops turned grey",
     "strategy": "auto (MirroredStrategy with >1 GPU) | default | mirrored",
 }
 
@@ -391,11 +420,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="directory of the preprocess stage (shards + manifest)")
     parser.add_argument("--model-dir", required=True, help="run directory (checkpoints, logs, export)")
-    parser.add_argument("--steps", type=int, help="total steps; split 50/60 structural unless --phase-steps")
+    parser.add_argument("--recipe", choices=RECIPES, default="measured",
+                        help="measured: the defaults chosen on held-out photos (bench/RESULTS.md); paper: "
+                             f"the paper's ({', '.join(f'{k}={v}' for k, v in PAPER_RECIPE.items())}, "
+                             "50/60 of --steps structural); explicit options override either")
+    parser.add_argument("--steps", type=int,
+                        help="total steps: all structural (measured recipe) or 50/60 structural (paper)")
     parser.add_argument("--phase-steps", help="STRUCT,JOINT: steps of phase 1 (structural) and 2 (joint)")
     parser.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no horizontal flips")
+    parser.add_argument("--no-select-best", dest="select_best", action="store_false", default=None,
+                        help=f"export the last checkpoint, not the one with the best {SELECTION_METRIC}")
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("phase_steps", "flip"):
+        if field.name in ("phase_steps", "flip", "select_best"):
             continue
         default = field.default
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(default), default=None,
@@ -405,7 +441,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(TrainConfig)} - {"phase_steps"}
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    recipe = getattr(args, "recipe", "measured")
+    values = dict(PAPER_RECIPE) if recipe == "paper" else {}
+    values.update({k: v for k, v in vars(args).items() if k in names and v is not None})
     if args.phase_steps:
         try:
             phases = tuple(int(s) for s in args.phase_steps.split(","))
@@ -417,7 +455,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--steps {args.steps} disagrees with --phase-steps {args.phase_steps}")
         values["phase_steps"] = phases
     elif args.steps is not None:
-        values["phase_steps"] = TrainConfig.split_steps(args.steps)
+        values["phase_steps"] = TrainConfig.split_steps(args.steps, recipe)
     return values
 
 

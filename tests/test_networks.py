@@ -62,3 +62,19 @@ def test_mixed_precision_computes_in_float16_and_returns_float32():
     assert patch.dtype == tf.float32 and patch.shape == (2, 64, 64, 3)
     assert logit.dtype == tf.float32 and logit.shape == (2, 1)
     assert np.all(np.isfinite(patch.numpy()))
+
+
+def test_resize_upsampling_decoder_has_no_strided_transposed_convolution():
+    g = build_generator(Geometry(), bottleneck=64, width=8, upsampling="resize")
+    transposed = [layer.name for layer in g.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert transposed == ["decoder_deconv1"]  # 1x1 -> 4x4 only
+    assert _shapes(g, "decoder_deconv") + _shapes(g, "decoder_rgb") == [
+        ("decoder_deconv1", (4, 4, 64)), ("decoder_deconv2_upsample", (8, 8, 64)), ("decoder_deconv2", (8, 8, 32)),
+        ("decoder_deconv3_upsample", (16, 16, 32)), ("decoder_deconv3", (16, 16, 16)),
+        ("decoder_deconv4_upsample", (32, 32, 16)), ("decoder_deconv4", (32, 32, 8)),
+        ("decoder_rgb_upsample", (64, 64, 8)), ("decoder_rgb", (64, 64, 3))]
+    assert g.get_layer("decoder_rgb").kernel_size == (3, 3) and g.get_layer("decoder_rgb").use_bias
+    out = g(tf.random.uniform([2, 128, 128, 3], -1, 1), training=False)
+    assert out.shape == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match="upsampling"):
+        build_generator(Geometry(), bottleneck=16, width=8, upsampling="bilinear")

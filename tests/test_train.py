@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from model import vgg_weights
 from model.config import TrainConfig
-from model.data import train_dataset
+from model.data import jitter_colours, originals, train_dataset
 from model.export import inpaint, main as export_main, read_metadata
 from model.train import NonFiniteLossError, Trainer, main, overrides_from_args, resolve_config, _parser
 from tfrecords.geometry import Geometry, unmask
@@ -177,7 +177,15 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
         overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--steps", "5",
                                                "--phase-steps", "2,2"]))
     assert overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--steps", "60"]))[
-        "phase_steps"] == (50, 10)
+        "phase_steps"] == (60, 0)
+    paper = overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--steps", "60", "--recipe",
+                                                   "paper", "--batch-size", "16"]))
+    assert paper["phase_steps"] == (50, 10) and paper["upsampling"] == "transpose" and paper["color_jitter"] == 0
+    assert paper["batch_size"] == 16  # an explicit option beats the recipe
+    # A run directory from before the decoder option existed restores as the transposed network it was.
+    legacy = {k: v for k, v in TrainConfig(width=8).to_dict().items()
+              if k not in ("upsampling", "color_jitter", "grayscale_fraction", "select_best")}
+    assert TrainConfig.from_dict(legacy).upsampling == "transpose"
     os.makedirs(tmp_path / "run")
     (tmp_path / "run" / "config.json").write_text(TrainConfig(width=8).to_json())
     with pytest.raises(ValueError, match="width=8"):
@@ -186,3 +194,54 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
     with pytest.raises(ValueError, match="fewer than one batch"):
         Trainer(TrainConfig(width=8, bottleneck=16, batch_size=64, vgg_weights="random"), tiny_records,
                 str(tmp_path / "big")).run()
+
+
+def test_colour_jitter_is_seeded_and_keeps_input_and_truth_consistent(tiny_records):
+    geometry = Geometry(image_size=64, patch_size=32, overlap=2)
+    plain = next(iter(train_dataset(tiny_records, geometry, 8, seed=5, shuffle_buffer=16, flip=False)))
+    jittered = [next(iter(train_dataset(tiny_records, geometry, 8, seed=5, shuffle_buffer=16, flip=False,
+                                        color_jitter=0.2, grayscale_fraction=0.5))) for _ in range(2)]
+    np.testing.assert_array_equal(jittered[0]["masked"], jittered[1]["masked"])
+    masked, patch = jittered[0]["masked"].numpy(), jittered[0]["patch"].numpy()
+    assert not np.array_equal(masked, plain["masked"].numpy())
+    top, left, bottom, right = geometry.hole_box
+    assert np.all(masked[:, top:bottom, left:right] == np.array(geometry.fill_rgb, np.uint8))
+    # The patch's overlap ring is the same context pixels as the masked image's, jittered alike.
+    p_top, p_left, p_bottom, p_right = geometry.patch_box
+    ring = np.ones(patch.shape[1:3], bool)
+    ring[top - p_top:bottom - p_top, left - p_left:right - p_left] = False
+    np.testing.assert_array_equal(masked[:, p_top:p_bottom, p_left:p_right][:, ring], patch[:, ring])
+    rebuilt = originals(plain["masked"], plain["patch"], geometry)
+    grey = jitter_colours(rebuilt, tf.constant([1, 2], tf.int64), 0.0, 1.0).numpy()
+    assert np.all(grey[..., 0] == grey[..., 1]) and np.all(grey[..., 1] == grey[..., 2])
+    assert np.array_equal(jitter_colours(rebuilt, tf.constant([1, 2], tf.int64), 0.0, 0.0).numpy(), rebuilt.numpy())
+
+
+def test_export_is_the_best_checkpoint_and_resume_continues_from_the_latest(tiny_records, vgg_npz, tmp_path):
+    config = tiny(vgg_npz, phase_steps=(6, 0), upsampling="resize")
+    model_dir = str(tmp_path / "run")
+    first = Trainer(config, tiny_records, model_dir)
+    first.run(until_step=2)
+    images = next(iter(train_dataset(tiny_records, first.geometry, 4, 0, 16, flip=False)))["masked"]
+    at_step_2 = inpaint(first.generator, images, first.geometry)["inpainted"].numpy()
+    # A score no later evaluation reaches: step 2 stays the best whatever training does next.
+    assert first.keep_if_best({"hole": {"psnr": 1e9}}, 2)
+    assert not first.keep_if_best({"hole": {"psnr": 50.0}}, 2)
+
+    resumed = Trainer(config, tiny_records, model_dir)
+    assert resumed.restore() == 2  # the latest checkpoint, not the best one
+    summary = resumed.run()
+    assert summary["step"] == 6 and summary["trained_steps"] == 4 and summary["best"]["step"] == 2
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-6")
+    metadata = read_metadata(summary["export"])
+    assert metadata["step"] == 2 and metadata["trained_steps"] == 6
+    assert metadata["selection"]["by"] == "eval-split hole PSNR" and metadata["selection"]["last_step"] == 6
+    exported = tf.saved_model.load(summary["export"]).signatures["serving_default"](images=images)["inpainted"]
+    assert np.abs(exported.numpy().astype(int) - at_step_2.astype(int)).max() <= 1
+    assert not np.array_equal(inpaint(resumed.generator, images, resumed.geometry)["inpainted"].numpy(), at_step_2)
+    # The finished run is recognised as finished although its export is of step 2.
+    assert Trainer(config, tiny_records, model_dir).run()["already_finished"]
+    # --checkpoint latest exports step 6.
+    latest = str(tmp_path / "latest")
+    assert export_main(["--model-dir", model_dir, "--output", latest, "--checkpoint", "latest"]) == 0
+    assert read_metadata(latest)["step"] == 6
