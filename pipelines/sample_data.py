@@ -133,7 +133,10 @@ def _write_sources(output: Path, copied: list[dict[str, str]]) -> None:
             lines += [f"Left out: {collection.skipped}.", ""]
         lines += [f"- `{c['name']}` <- `{c['source']}`" for c in copied if c["name"].startswith(collection.prefix + "-")]
         lines.append("")
-    (output / SOURCES).write_text("\n".join(lines))
+    path = output / SOURCES
+    # Sections that other gatherers (pipelines/debian_photos.py) keep between their own markers stay.
+    added = re.findall(r"^<!-- begin .*?^<!-- end [^\n]*-->\n", path.read_text(), re.S | re.M) if path.exists() else []
+    path.write_text("\n".join(lines + added))
 
 
 def main(argv: list[str] | None = None) -> None:
