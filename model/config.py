@@ -60,8 +60,9 @@ class TrainConfig:
     checkpoint_every: int = 200
     eval_images: int = 256
     keep_checkpoints: int = 3
-    # Hardware: "auto" picks mixed precision and XLA on GPU only, MirroredStrategy with >1 GPU.
-    mixed_precision: str = "auto"  # auto | on | off
+    # Hardware: "auto" picks float16 mixed precision and XLA on GPUs, bfloat16 mixed precision on CPUs
+    # with AMX (bench/RESULTS.md), MirroredStrategy with >1 GPU.
+    mixed_precision: str = "auto"  # auto | on (float16) | bfloat16 | off
     jit_compile: str = "auto"  # auto | on | off
     strategy: str = "auto"  # auto | default | mirrored
     seed: int = 0
@@ -77,7 +78,7 @@ class TrainConfig:
         if not 0.0 <= self.color_jitter < 1.0 or not 0.0 <= self.grayscale_fraction <= 1.0:
             raise ValueError(f"color_jitter {self.color_jitter} must be in [0, 1) and grayscale_fraction "
                              f"{self.grayscale_fraction} in [0, 1]")
-        for name, allowed in (("mixed_precision", ("auto", "on", "off")), ("jit_compile", ("auto", "on", "off")),
+        for name, allowed in (("mixed_precision", ("auto", "on", "bfloat16", "off")), ("jit_compile", ("auto", "on", "off")),
                               ("strategy", ("auto", "default", "mirrored")), ("upsampling", UPSAMPLING)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

@@ -50,13 +50,28 @@ class Hardware:
     """What the run executes on, chosen from the devices present (and recorded in run.json)."""
 
     strategy: tf.distribute.Strategy
-    mixed_precision: bool
+    policy: str  # the Keras dtype policy: float32, mixed_float16 or mixed_bfloat16
     jit_compile: bool
     gpus: int
 
+    @property
+    def loss_scaling(self) -> bool:
+        """float16 gradients underflow without dynamic loss scaling; bfloat16 has float32's range."""
+        return self.policy == "mixed_float16"
+
     def describe(self) -> dict[str, Any]:
         return {"strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
-                "gpus": self.gpus, "mixed_precision": self.mixed_precision, "jit_compile": self.jit_compile}
+                "gpus": self.gpus, "precision": self.policy, "jit_compile": self.jit_compile}
+
+
+def cpu_has_amx_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX), where oneDNN runs the
+    network's convolutions in bfloat16 far faster than in float32."""
+    try:
+        with open(cpuinfo) as f:
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+    except OSError:
+        return False
 
 
 def choose_hardware(config: TrainConfig) -> Hardware:
@@ -68,9 +83,12 @@ def choose_hardware(config: TrainConfig) -> Hardware:
         strategy = tf.distribute.get_strategy()
     # On a 2-core CPU, XLA sped the paper network's step up (4.5 -> 3.4 s) but slowed the demo's narrower
     # one (1.7 -> 2.3 s; bench/RESULTS.md): GPU only by default, --jit-compile on where it pays.
-    mixed = {"on": True, "off": False, "auto": gpus > 0}[config.mixed_precision]
+    if config.mixed_precision == "auto":
+        policy = "mixed_float16" if gpus else "mixed_bfloat16" if cpu_has_amx_bfloat16() else "float32"
+    else:
+        policy = {"on": "mixed_float16", "bfloat16": "mixed_bfloat16", "off": "float32"}[config.mixed_precision]
     jit = {"on": True, "off": False, "auto": gpus > 0}[config.jit_compile]
-    return Hardware(strategy, mixed, jit, gpus)
+    return Hardware(strategy, policy, jit, gpus)
 
 
 def _write_json(path: str, values: dict[str, Any]) -> None:
@@ -114,7 +132,7 @@ class Trainer:
         replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % replicas:
             raise ValueError(f"batch size {config.batch_size} must divide over {replicas} replicas")
-        policy = "mixed_float16" if self.hardware.mixed_precision else "float32"
+        policy = self.hardware.policy
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.generator = build_generator(self.geometry, config.bottleneck, config.width, dtype=policy,
@@ -150,7 +168,7 @@ class Trainer:
     def _optimizer(self, learning_rate: float, name: str) -> keras.optimizers.Optimizer:
         adam = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta1, name=name)
         # Dynamic loss scaling keeps float16 gradients from underflowing.
-        return keras.optimizers.LossScaleOptimizer(adam, name=f"{name}_scaled") if self.hardware.mixed_precision else adam
+        return keras.optimizers.LossScaleOptimizer(adam, name=f"{name}_scaled") if self.hardware.loss_scaling else adam
 
     # --- the train step -----------------------------------------------------------------------
 
@@ -163,7 +181,7 @@ class Trainer:
     def _scaled(self, loss: tf.Tensor, optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
         # Each replica's gradient is summed over replicas: average by their count.
         loss = loss / self.strategy.num_replicas_in_sync
-        return optimizer.scale_loss(loss) if self.hardware.mixed_precision else loss
+        return optimizer.scale_loss(loss) if self.hardware.loss_scaling else loss
 
     def _structural_gradients(self, masked: tf.Tensor, truth: tf.Tensor):
         """Phase 1: the generator alone, on the structural loss."""
@@ -408,7 +426,7 @@ HELP = {
     "overlap_weight": "pixel-loss weight of the overlap ring",
     "vgg_weights": "imagenet | random | PATH (.npz, Keras notop .h5, Caffe vgg16.npy)",
     "eval_images": "eval-split images used by the periodic evaluation",
-    "mixed_precision": "auto (GPU only) | on | off", "jit_compile": "XLA: auto (GPU only) | on | off",
+    "mixed_precision": "auto (float16 on GPUs, bfloat16 on CPUs with AMX) | on (float16) | bfloat16 | off", "jit_compile": "XLA: auto (GPU only) | on | off",
     "upsampling": "decoder upsampling: resize (nearest x2 + conv 3x3) | transpose (the paper's)",
     "color_jitter": "brightness/contrast/saturation jitter: factors in [1-j, 1+j]; 0 turns it off",
     "grayscale_fraction": "fraction of training crops turned grey",

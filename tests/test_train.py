@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,7 +13,8 @@ from model import vgg_weights
 from model.config import TrainConfig
 from model.data import jitter_colours, originals, train_dataset
 from model.export import inpaint, main as export_main, read_metadata
-from model.train import NonFiniteLossError, Trainer, main, overrides_from_args, resolve_config, _parser
+from model.train import (NonFiniteLossError, Trainer, cpu_has_amx_bfloat16, main, overrides_from_args,
+                         resolve_config, _parser)
 from tfrecords.geometry import Geometry, unmask
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -169,6 +171,26 @@ def test_gpu_path_runs_on_cpu_mixed_precision_xla_and_mirrored(tiny_records, vgg
     served = tf.saved_model.load(summary["export"]).signatures["serving_default"](
         images=tf.zeros([1, 64, 64, 3], tf.uint8))
     assert served["inpainted"].dtype == tf.uint8
+
+
+def test_bfloat16_on_cpu_trains_without_loss_scaling_and_exports_float32(tiny_records, vgg_npz, tmp_path):
+    trainer = Trainer(tiny(vgg_npz, phase_steps=(1, 1), mixed_precision="bfloat16"), tiny_records,
+                      str(tmp_path / "run"))
+    assert trainer.generator.get_layer("encoder_conv2").compute_dtype == "bfloat16"
+    assert not isinstance(trainer.optimizer_g, keras.optimizers.LossScaleOptimizer)
+    summary = trainer.run()
+    assert all(np.all(np.isfinite(v.numpy())) for v in trainer.generator.trainable_variables)
+    served = tf.saved_model.load(summary["export"]).signatures["serving_default"](
+        images=tf.zeros([1, 64, 64, 3], tf.uint8))
+    assert served["inpainted"].dtype == tf.uint8
+    assert json.load(open(os.path.join(tmp_path, "run", "run.json")))["hardware"]["precision"] == "mixed_bfloat16"
+
+
+def test_amx_detection_reads_the_cpu_flags(tmp_path):
+    (tmp_path / "amx").write_text("processor : 0\nflags : fpu sse2 avx512f amx_bf16 amx_tile\n")
+    (tmp_path / "avx2").write_text("processor : 0\nflags : fpu sse2 avx2 fma\n")
+    assert cpu_has_amx_bfloat16(str(tmp_path / "amx")) and not cpu_has_amx_bfloat16(str(tmp_path / "avx2"))
+    assert not cpu_has_amx_bfloat16(str(tmp_path / "missing"))
 
 
 def test_config_errors_are_clear(tiny_records, tmp_path):

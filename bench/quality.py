@@ -1,0 +1,148 @@
+"""Held-out quality of training recipes, side by side: same data, same steps, two seeds.
+
+    python -m bench.quality --data data/tfrecords [--variants measured,pixel_only --seeds 0,1 --steps 600
+        --batch-size 32 --output runs/quality --split test]
+
+Each variant is the demo network (`--bottleneck 1000 --width 32`) trained by `python -m model.train`
+with the measured recipe plus the variant's options, seed by seed (variants alternate within a
+seed, so a machine that slows down mid-run slows all of them alike). Every run is scored by
+`python -m model.evaluate` on a split that neither training nor checkpoint selection saw (`test`):
+its export (the best eval-split checkpoint) and its last checkpoint, so a comparison "at equal
+steps" is there too. The classical baselines are scored once on the same split. The table gives each
+variant's mean over the seeds and its difference to the first variant, seed by seed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+# name: (what it changes, model.train options)
+VARIANTS = {
+    "measured": ("the default recipe: structural loss, resize-conv decoder, colour jitter", []),
+    "pixel_only": ("no VGG feature loss (lambda_feat 0): the pixel loss alone", ["--lambda-feat", "0"]),
+    "transpose": ("the paper's transposed-convolution decoder", ["--upsampling", "transpose"]),
+    "no_jitter": ("no colour jitter", ["--color-jitter", "0", "--grayscale-fraction", "0"]),
+    "feature_0.1": ("feature-loss weight 0.1", ["--lambda-feat", "0.1"]),
+    "adversarial": ("the paper's schedule: the last 1/6 of the steps joint with the adversarial loss "
+                    "(weight 0.001, D at lr 2e-5)", ["--recipe-adversarial"]),
+    "paper": ("the paper's recipe (--recipe paper) at the same batch size", ["--recipe", "paper"]),
+}
+# (metrics.json region, metric, higher is better)
+COLUMNS = (("hole", "psnr", True), ("hole", "l1", False), ("hole", "ssim", True),
+           ("perceptual", "lpips", False), ("perceptual", "vgg_feature", False))
+HEADERS = ("PSNR dB", "L1 %", "SSIM", "LPIPS", "VGG dist")
+BASELINE_METHODS = "mean_fill,telea,navier_stokes,biharmonic,fsr"
+
+
+def train_args(variant: str, steps: int, batch_size: int) -> list[str]:
+    options = VARIANTS[variant][1]
+    if options == ["--recipe-adversarial"]:
+        joint = steps // 6
+        return ["--phase-steps", f"{steps - joint},{joint}", "--batch-size", str(batch_size)]
+    return [*options, "--steps", str(steps), "--batch-size", str(batch_size)]
+
+
+def run(command: list[str], log: str) -> float:
+    """Runs a module of this project, its output to `log`; returns the wall time."""
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        subprocess.run([sys.executable, "-m", *command], check=True, stdout=f, stderr=subprocess.STDOUT)
+    return time.perf_counter() - start
+
+
+def score(model: str, data: str, split: str, output: str, methods: str) -> dict[str, Any]:
+    run(["model.evaluate", "--model", model, "--data", data, "--output", output, "--split", split,
+         "--methods", methods, "--samples", "0"], os.path.join(output + ".log"))
+    with open(os.path.join(output, "metrics.json")) as f:
+        return json.load(f)
+
+
+def row(methods: dict[str, Any], name: str) -> list[float]:
+    return [methods[name][region][metric] for region, metric, _ in COLUMNS]
+
+
+def formatted(values: list[float]) -> str:
+    psnr, l1, ssim, lpips, vgg = values
+    return f"{psnr:8.2f} {100 * l1:7.2f} {ssim:6.3f} {lpips:6.3f} {vgg:8.3f}"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="the preprocess stage's output (train, eval and test splits)")
+    parser.add_argument("--variants", default="measured,pixel_only", help=f"comma-separated: {', '.join(VARIANTS)}")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--split", default="test", help="the split the runs are scored on")
+    parser.add_argument("--output", default="runs/quality")
+    parser.add_argument("--train-args", default="--bottleneck 1000 --width 32",
+                        help="options every run gets (the demo network by default)")
+    args = parser.parse_args(argv)
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}: choose from {', '.join(VARIANTS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    os.makedirs(args.output, exist_ok=True)
+
+    results: dict[str, dict[int, dict[str, Any]]] = {v: {} for v in variants}
+    for seed in seeds:
+        for variant in variants:
+            name = f"{variant}-seed{seed}"
+            model_dir = os.path.join(args.output, name)
+            seconds = run(["model.train", "--data", args.data, "--model-dir", model_dir, "--seed", str(seed),
+                           "--eval-every", str(args.eval_every), *args.train_args.split(),
+                           *train_args(variant, args.steps, args.batch_size)], model_dir + ".train.log")
+            last = os.path.join(model_dir, "export-latest")
+            run(["model.export", "--model-dir", model_dir, "--output", last, "--checkpoint", "latest"],
+                model_dir + ".export.log")
+            best = score(os.path.join(model_dir, "export"), args.data, args.split,
+                         os.path.join(model_dir, f"{args.split}-best"), "model")
+            at_last = score(last, args.data, args.split, os.path.join(model_dir, f"{args.split}-last"), "model")
+            results[variant][seed] = {
+                "train_seconds": seconds, "best_step": best["model_metadata"]["step"],
+                "best": row(best["methods"], "model"), "last": row(at_last["methods"], "model"),
+                "count": best["count"]}
+            print(f"{name}: trained in {seconds:.0f} s, best eval step {results[variant][seed]['best_step']}; "
+                  f"{args.split} best {formatted(results[variant][seed]['best'])}, "
+                  f"last {formatted(results[variant][seed]['last'])}", flush=True)
+    reference = score(os.path.join(args.output, f"{variants[0]}-seed{seeds[0]}", "export"), args.data, args.split,
+                      os.path.join(args.output, "baselines"), BASELINE_METHODS)
+
+    count = reference["count"]
+    print(f"\n{args.split} split, {count} crops never used for training or checkpoint selection; "
+          f"{args.steps} steps of {args.batch_size}, seeds {seeds}")
+    print(f"  {'method':34s} {'PSNR dB':>8s} {'L1 %':>7s} {'SSIM':>6s} {'LPIPS':>6s} {'VGG dist':>8s}")
+    for name in BASELINE_METHODS.split(","):
+        print(f"  {reference['labels'][name]:34s} {formatted(row(reference['methods'], name))}")
+    for checkpoint in ("best", "last"):
+        print(f"  -- {checkpoint} checkpoint, mean over seeds; [difference to {variants[0]}, per seed]")
+        for variant in variants:
+            runs = results[variant]
+            mean = [statistics.fmean(runs[s][checkpoint][i] for s in seeds) for i in range(len(COLUMNS))]
+            line = f"  {variant:34s} {formatted(mean)}"
+            if variant != variants[0]:
+                deltas = [[runs[s][checkpoint][i] - results[variants[0]][s][checkpoint][i] for s in seeds]
+                          for i in range(len(COLUMNS))]
+                line += "   [" + "; ".join(f"{HEADERS[i]} " + "/".join(f"{d:+.3f}" for d in deltas[i])
+                                         for i in range(len(COLUMNS))) + "]"
+            print(line)
+    summary = {"split": args.split, "count": count, "steps": args.steps, "batch_size": args.batch_size,
+               "seeds": seeds, "columns": [f"{r}/{m}" for r, m, _ in COLUMNS],
+               "variants": {v: {"what": VARIANTS[v][0], "runs": {str(s): r for s, r in results[v].items()}}
+                            for v in variants},
+               "baselines": {n: row(reference["methods"], n) for n in BASELINE_METHODS.split(",")}}
+    with open(os.path.join(args.output, "quality.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
