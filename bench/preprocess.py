@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image
 
 from pipelines import images, preprocess, sample_data
-from tfrecords import Geometry, Record
+from pipelines.splits import SplitSpec
+from tfrecords import Geometry, Record, shards
 from tfrecords.writer import compress_record
 
 SOURCES = [("skimage", "data/astronaut.png"), ("skimage", "data/coffee.png"), ("skimage", "data/chelsea.png"),
@@ -41,6 +42,7 @@ SOURCES = [("skimage", "data/astronaut.png"), ("skimage", "data/coffee.png"), ("
            ("mvtbdata", "images/parks.png"), ("mvtbdata", "images/walls-l.png"), ("mvtbdata", "images/roof.png"),
            ("mvtbdata", "images/lab-scene.png"), ("mvtbdata", "images/church.png"),
            ("mvtbdata", "images/mosaic/aerialphoto.png")]
+DEFAULT_SPLITS = SplitSpec()
 
 
 def make_jpegs(directory: Path, count: int, seed: int = 0) -> list[Path]:
@@ -70,7 +72,7 @@ def make_jpegs(directory: Path, count: int, seed: int = 0) -> list[Path]:
 def loop(paths: list[Path], output: Path, geometry: Geometry, spec: images.CropSpec) -> int:
     """The pipeline's work in one process: dedup by hash, records, one gzip TFRecord file per split."""
     seen, kept = set(), 0
-    files = {s: open(output / f"{s}.tfrecord.gz", "wb") for s in ("train", "eval")}
+    files = {s: open(output / f"{s}.tfrecord.gz", "wb") for s in shards.SPLITS}
     for path in sorted(paths):
         data = path.read_bytes()
         key = hashlib.sha256(data).hexdigest()
@@ -81,7 +83,7 @@ def loop(paths: list[Path], output: Path, geometry: Geometry, spec: images.CropS
             crops = images.decode_crops(data, spec, seed=key)
         except images.Rejected:
             continue
-        split = preprocess.split_of(f"sha256:{key}", 0.1)
+        split = DEFAULT_SPLITS.split(str(path), key)
         for index, crop in enumerate(crops):
             record = Record.from_image(crop, geometry, key=key, source_uri=str(path), crop_index=index)
             files[split].write(compress_record(record.serialize()))
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="FnApiRunner running modes to measure, comma-separated")
     args = parser.parse_args(argv)
     geometry = Geometry()
-    spec = images.CropSpec(size=geometry.image_size, resize_to=geometry.image_size, min_size=geometry.image_size)
+    spec = images.CropSpec(size=geometry.image_size, min_size=geometry.image_size)
     modes = args.modes.split(",")
     times: dict[str, list[float]] = {}
     failures: dict[str, list[str]] = {}

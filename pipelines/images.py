@@ -45,12 +45,15 @@ class Rejected(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class CropSpec:
-    """How crops are cut: `size` square crops from the photo resized so its shorter side is
-    `resize_to` (never upscaled); `count` of them (random mode only) where that many fit half a crop
-    apart."""
+    """How crops are cut: `count` square crops (random mode only), each resampled to `size`.
+
+    A crop's side covers a fraction of the photo's shorter side in `scale` (min, max): a random crop
+    draws it uniformly in that range, the centre crop takes the max. A crop never has fewer source
+    pixels than `size` (no upscaling), so on a small photo the range's low end is raised to that.
+    """
 
     size: int = 128
-    resize_to: int = 128
+    scale: tuple[float, float] = (0.5, 1.0)
     mode: str = "center"
     count: int = 1
     min_size: int = 128
@@ -61,9 +64,17 @@ class CropSpec:
             raise ValueError(f"crop mode {self.mode!r} is not one of {CROP_MODES}")
         if self.count < 1 or (self.count > 1 and self.mode != "random"):
             raise ValueError(f"{self.count} crops per image needs random crops (got {self.mode})")
-        if self.resize_to < self.size or self.min_size < self.size:
-            raise ValueError(f"resize_to {self.resize_to} and min_size {self.min_size} must be >= "
-                             f"the crop size {self.size}")
+        low, high = self.scale
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(f"crop scale {self.scale} must satisfy 0 < min <= max <= 1")
+        if self.min_size < self.size:
+            raise ValueError(f"min_size {self.min_size} must be >= the crop size {self.size}")
+
+    @property
+    def decode_short_side(self) -> int:
+        """The shorter side a photo needs so that its smallest crop is still cut from `size` pixels."""
+        smallest = self.scale[0] if self.mode == "random" else self.scale[1]
+        return math.ceil(self.size / smallest)
 
 
 def decode(data: bytes, target_short_side: int | None = None, min_size: int = 1,
@@ -135,22 +146,22 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def crop_boxes(width: int, height: int, spec: CropSpec, seed: str) -> list[tuple[float, float, float, float]]:
     """Source-pixel boxes (left, top, right, bottom) of the crops, each to be resized to `spec.size`.
 
-    Random offsets come from a generator seeded by `seed` (the image key), so reruns are identical.
+    Random crop `i` draws its scale and position from a generator seeded by `seed` (the image key)
+    and `i`, so reruns are identical and asking for more crops only appends to the list.
     """
-    scale = min(1.0, spec.resize_to / min(width, height))
-    side = min(spec.size / scale, width, height)  # the crop's side in source pixels
+    short = min(width, height)
+    low = min(short, max(spec.scale[0] * short, spec.size))
+    high = max(low, spec.scale[1] * short)
     if spec.mode == "center":
-        corners = [((width - side) / 2, (height - side) / 2)]
-    else:
-        resized_w, resized_h = round(width * scale), round(height * scale)
-        # Crops at least half a crop apart: a photo just larger than one crop yields one.
-        half = spec.size // 2
-        fits = ((resized_w - spec.size) // half + 1) * ((resized_h - spec.size) // half + 1)
-        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
-        corners = [(min(int(rng.integers(0, max(1, resized_w - spec.size + 1))) / scale, width - side),
-                    min(int(rng.integers(0, max(1, resized_h - spec.size + 1))) / scale, height - side))
-                   for _ in range(min(spec.count, max(1, fits)))]
-    return [(x, y, x + side, y + side) for x, y in corners]
+        return [((width - high) / 2, (height - high) / 2, (width + high) / 2, (height + high) / 2)]
+    image_seed = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+    boxes = []
+    for index in range(spec.count):
+        u_side, u_x, u_y = np.random.default_rng([image_seed, index]).random(3).tolist()
+        side = low + u_side * (high - low)
+        x, y = u_x * (width - side), u_y * (height - side)
+        boxes.append((x, y, x + side, y + side))
+    return boxes
 
 
 def crops(image: Image.Image, spec: CropSpec, seed: str) -> list[np.ndarray]:
@@ -164,6 +175,6 @@ def crops(image: Image.Image, spec: CropSpec, seed: str) -> list[np.ndarray]:
 
 def decode_crops(data: bytes, spec: CropSpec, seed: str) -> list[np.ndarray]:
     """Bytes to crops in one step, or `Rejected`."""
-    image = decode(data, target_short_side=spec.resize_to, min_size=spec.min_size, max_pixels=spec.max_pixels)
+    image = decode(data, target_short_side=spec.decode_short_side, min_size=spec.min_size, max_pixels=spec.max_pixels)
     return crops(image, spec, seed)
 

@@ -5,17 +5,18 @@
         --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp --setup_file ./setup.py
 
 Stages: list the files, then (fusion broken) read and hash each one; exact duplicates (same sha256)
-are kept once, at their lexicographically first path; each kept photo is decoded, cropped, masked
+are kept once, at their lexicographically first path (first held-out one, if any is, so that a
+held-out photo stays out of train and eval); each kept photo is decoded, cropped, masked
 and turned into records, each compressed as a gzip member and keyed by its shard (the number of
 shards per split is set from the files matched, so records go straight to their shard); each
 shard's records are sorted by id and written as one gzip TFRecord file. Every matched file ends as
 records, a duplicate or a reject (rejects.jsonl, with its reason), and manifest.json states the
 accounting: files_matched == images + duplicates + rejects, and every record made is in a shard.
 
-The train/eval split hashes a *split group*: the photo's content hash, or, for a file whose name
-matches --split-group-pattern, its directory plus the name with the match removed. The default
-pattern takes everything from the last '+' in the name: `rocks2+l.png` and `rocks2+r.png` (a
-stereo pair) share the group `rocks2` and so the same side. The embedded sample data is named so.
+The train/eval/test split (pipelines/splits.py) hashes a *split group*: the photo's content hash,
+or, for a file whose name matches --split-group-pattern, its directory plus the name with the match
+removed, so `rocks2+l.png` and `rocks2+r.png` (a stereo pair) land on the same side; files whose
+path matches --test-source all go to test. The embedded sample data is named so.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from PIL import Image
 
 from pipelines import images
 from pipelines.options import pipeline_options
+from pipelines.splits import DEFAULT_GROUP_PATTERN, SplitSpec
 from tfrecords import SCHEMA_VERSION, Geometry, Record
 from tfrecords import shards
 from tfrecords.writer import compress_record, write_shard
@@ -47,7 +49,6 @@ from tfrecords.writer import compress_record, write_shard
 NAMESPACE = "preprocess"
 REJECTS = "rejects.jsonl"
 DUPLICATES = "duplicates.jsonl"
-DEFAULT_SPLIT_GROUP_PATTERN = r"\+[^+]*$"
 _REJECT, _DUPLICATE = "reject", "duplicate"
 _GLOB = re.compile(r"[*?\[]")
 
@@ -66,11 +67,15 @@ class ReadAndHash(beam.DoFn):
 
 
 class KeepFirstOfDuplicates(beam.DoFn):
-    """(sha256, paths) -> (sha256, first path); the other paths are duplicates."""
+    """(sha256, paths) -> (sha256, kept path): the first held-out path if any, else the first path;
+    the other paths are duplicates."""
+
+    def __init__(self, splits: SplitSpec) -> None:
+        self._splits = splits
 
     def process(self, element: tuple[str, Iterable[str]]) -> Iterator[Any]:
         key, paths = element
-        kept, *others = sorted(paths)
+        kept, *others = sorted(paths, key=lambda path: (not self._splits.held_out(path), path))
         for other in others:
             Metrics.counter(NAMESPACE, "duplicates").inc()
             yield beam.pvalue.TaggedOutput(_DUPLICATE, {"path": other, "duplicate_of": kept, "sha256": key})
@@ -83,16 +88,13 @@ class DecodeCropAndMask(beam.DoFn):
 
     IMAGES = "images"
 
-    def __init__(self, geometry: Geometry, spec: images.CropSpec, eval_fraction: float,
-                 split_group_pattern: str) -> None:
+    def __init__(self, geometry: Geometry, spec: images.CropSpec, splits: SplitSpec) -> None:
         self._geometry = geometry
         self._spec = spec
-        self._eval_fraction = eval_fraction
-        self._pattern = split_group_pattern
+        self._splits = splits
 
     def setup(self) -> None:
         Image.MAX_IMAGE_PIXELS = self._spec.max_pixels
-        self._group = re.compile(self._pattern) if self._pattern else None
 
     def process(self, element: tuple[str, str], shard_counts: dict[str, int]) -> Iterator[Any]:
         key, path = element
@@ -106,7 +108,7 @@ class DecodeCropAndMask(beam.DoFn):
             Metrics.counter(NAMESPACE, f"rejects_{images.UNREADABLE}").inc()
             yield beam.pvalue.TaggedOutput(_REJECT, _reject(path, images.UNREADABLE, str(e)))
             return
-        split = split_of(split_group(path, key, self._group), self._eval_fraction)
+        split = self._splits.split(path, key)
         Metrics.counter(NAMESPACE, f"images_{split}").inc()
         Metrics.counter(NAMESPACE, f"records_{split}").inc(len(pixels))
         yield beam.pvalue.TaggedOutput(self.IMAGES, (split, len(pixels)))
@@ -169,33 +171,18 @@ def _write_empty_shards(shard_counts: dict[str, int], output: str, written: list
                 yield _write_shard(output, split, index, count, [])
 
 
-def shard_counts(files_matched: int, crops_per_image: int, eval_fraction: float,
+def shard_counts(files_matched: int, held_out: int, crops_per_image: int, splits: SplitSpec,
                  fixed: int = 0) -> dict[str, int]:
     """Shards per split: `fixed`, else one per `shards.RECORDS_PER_SHARD` records that the matched
-    files would give. Known before decoding, so records go straight from the decoder to their shard."""
-    expected = {"train": files_matched * crops_per_image * (1.0 - eval_fraction),
-                "eval": files_matched * crops_per_image * eval_fraction}
-    return {split: fixed or shards.num_shards_for(math.ceil(expected[split])) for split in shards.SPLITS}
+    files (`held_out` of them the test source's) would give. Known before decoding, so records go
+    straight from the decoder to their shard."""
+    expected = splits.expected_images(files_matched, held_out)
+    return {split: fixed or shards.num_shards_for(math.ceil(expected[split] * crops_per_image))
+            for split in shards.SPLITS}
 
 
 def _shard_of(record_id: str, num_shards: int) -> int:
     return int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "big") % num_shards
-
-
-def split_group(path: str, key: str, pattern: re.Pattern | None) -> str:
-    """The unit that is kept on one side of the split: a file-name group, else the content hash."""
-    if pattern is not None:
-        directory, name = posixpath.split(path.replace(os.sep, "/"))
-        stem = name.rsplit(".", 1)[0]
-        if pattern.search(stem):
-            return f"name:{directory}/{pattern.sub('', stem)}"
-    return f"sha256:{key}"
-
-
-def split_of(group: str, eval_fraction: float) -> str:
-    """'eval' for a deterministic `eval_fraction` of the groups, else 'train'."""
-    position = int.from_bytes(hashlib.sha256(group.encode()).digest()[:8], "big") / 2.0**64
-    return "eval" if position < eval_fraction else "train"
 
 
 def _read(path: str) -> bytes:
@@ -280,7 +267,7 @@ def _remove_stale_shards(output: str, current: set[str]) -> None:
 
 
 def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geometry, spec: images.CropSpec,
-          eval_fraction: float, split_group_pattern: str, num_shards: int = 0) -> None:
+          splits: SplitSpec, num_shards: int = 0) -> None:
     """Adds the preprocess stages to `pipeline`."""
     pattern, images_only = file_pattern(input_path)
     paths = (pipeline
@@ -292,12 +279,17 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
     hashed = paths | "ReadAndHash" >> beam.ParDo(ReadAndHash()).with_outputs(_REJECT, main="hashed")
     unique = (hashed.hashed
               | "GroupByContent" >> beam.GroupByKey()
-              | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates()).with_outputs(_DUPLICATE, main="unique"))
+              | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates(splits)).with_outputs(
+                  _DUPLICATE, main="unique"))
+    held_out = (paths
+                | "HeldOutOnly" >> beam.Filter(splits.held_out)
+                | "CountHeldOut" >> beam.combiners.Count.Globally())
     counts = (paths
               | "CountFiles" >> beam.combiners.Count.Globally()
-              | "ShardsPerSplit" >> beam.Map(shard_counts, spec.count, eval_fraction, num_shards))
+              | "ShardsPerSplit" >> beam.Map(shard_counts, beam.pvalue.AsSingleton(held_out), spec.count, splits,
+                                             num_shards))
     decoded = unique.unique | "DecodeCropAndMask" >> beam.ParDo(
-        DecodeCropAndMask(geometry, spec, eval_fraction, split_group_pattern),
+        DecodeCropAndMask(geometry, spec, splits),
         shard_counts=beam.pvalue.AsSingleton(counts)).with_outputs(_REJECT, DecodeCropAndMask.IMAGES, main="records")
     written = decoded.records | "WriteShards" >> WriteShards(output, counts)
     rejects = (hashed[_REJECT], decoded[_REJECT]) | "AllRejects" >> beam.Flatten()
@@ -311,11 +303,13 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
         "input": input_path,
         "crop": spec.mode,
         "crops_per_image": spec.count,
-        "resize_to": spec.resize_to,
+        "crop_scale": list(spec.scale),
         "min_size": spec.min_size,
         "max_pixels": spec.max_pixels,
-        "eval_fraction": eval_fraction,
-        "split_group_pattern": split_group_pattern,
+        "eval_fraction": splits.eval_fraction,
+        "test_fraction": splits.test_fraction,
+        "test_source": splits.test_source,
+        "split_group_pattern": splits.group_pattern,
     }
     _ = (pipeline
          | "Once" >> beam.Create([None])
@@ -326,13 +320,22 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
 
 
 def summary(manifest: dict[str, Any], output: str, seconds: float) -> str:
-    s = manifest["splits"]
+    s = [manifest["splits"][split] for split in shards.SPLITS]
+    images_per_split = " / ".join(f"{x['images']} {split}" for x, split in zip(s, shards.SPLITS))
+    records_per_split = " / ".join(str(x["records"]) for x in s)
     reasons = ", ".join(f"{k} {v}" for k, v in manifest["rejects_by_reason"].items())
     return (f"preprocess: {manifest['files_matched']} files matched -> {manifest['images']} images "
-            f"({s['train']['images']} train / {s['eval']['images']} eval) -> {manifest['records']} records "
-            f"({s['train']['records']} / {s['eval']['records']}) in {len(s['train']['shards'])}+"
-            f"{len(s['eval']['shards'])} shards, {manifest['duplicates']} duplicates, "
+            f"({images_per_split}) -> {manifest['records']} records ({records_per_split}) in "
+            f"{'+'.join(str(len(x['shards'])) for x in s)} shards, {manifest['duplicates']} duplicates, "
             f"{manifest['rejects']} rejects{f' ({reasons})' if reasons else ''}; {seconds:.1f}s -> {output}")
+
+
+def _scale_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX") from e
+    return low, high
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -346,22 +349,27 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
     parser.add_argument("--patch-size", type=int, default=defaults.patch_size)
     parser.add_argument("--overlap", type=int, default=defaults.overlap)
-    parser.add_argument("--eval-fraction", type=float, default=0.1)
+    parser.add_argument("--eval-fraction", type=float, default=0.1,
+                        help="share of the split groups for eval (the trainer's checkpoint selection)")
+    parser.add_argument("--test-fraction", type=float, default=0.1,
+                        help="share of the split groups for test (the reported numbers)")
+    parser.add_argument("--test-source", default="",
+                        help="regex on the file path: matching files go to test only, e.g. '/opencv-' "
+                             "(a held-out source)")
     parser.add_argument("--crop", choices=images.CROP_MODES, default=None,
                         help="centre crop, or random crops seeded by the image's hash "
                              "(default: center for one crop per image, random for several)")
-    parser.add_argument("--crops-per-image", type=int, default=1,
-                        help="random crops per photo: up to this many, as many as fit half a crop apart")
-    parser.add_argument("--resize-to", type=int, default=None,
-                        help="shorter side the photo is resized to before cropping (never upscaled); "
-                             "default: image size for one crop, twice that for several")
+    parser.add_argument("--crops-per-image", type=int, default=1, help="random crops per photo")
+    parser.add_argument("--crop-scale", type=_scale_range, default=(0.5, 1.0), metavar="MIN,MAX",
+                        help="fractions of the photo's shorter side a crop's side covers: a random crop "
+                             "draws it in [MIN, MAX], the centre crop takes MAX (default: 0.5,1.0)")
     parser.add_argument("--min-size", type=int, default=None,
                         help="reject photos whose shorter side is below this (default: image size)")
     parser.add_argument("--max-pixels", type=int, default=images.MAX_IMAGE_PIXELS,
                         help="reject larger images as decompression bombs")
     parser.add_argument("--num-shards", type=int, default=0,
                         help=f"shards per split (default: one per {shards.RECORDS_PER_SHARD} records)")
-    parser.add_argument("--split-group-pattern", default=DEFAULT_SPLIT_GROUP_PATTERN,
+    parser.add_argument("--split-group-pattern", default=DEFAULT_GROUP_PATTERN,
                         help="regex on the file name (without extension): files whose names are equal "
                              "once the match is removed share a split side; '' to split by content only")
     return parser.parse_known_args(argv)
@@ -370,25 +378,24 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     args, beam_args = parse_args(argv)
     geometry = Geometry(image_size=args.image_size, patch_size=args.patch_size, overlap=args.overlap)
-    if not 0.0 <= args.eval_fraction <= 1.0:
-        raise SystemExit(f"--eval-fraction {args.eval_fraction} must be in [0, 1]")
     count = args.crops_per_image
-    spec = images.CropSpec(
-        size=geometry.image_size,
-        resize_to=args.resize_to or geometry.image_size * (1 if count == 1 else 2),
-        mode=args.crop or ("center" if count == 1 else "random"),
-        count=count,
-        min_size=args.min_size or geometry.image_size,
-        max_pixels=args.max_pixels,
-    )
-    if args.split_group_pattern:
-        re.compile(args.split_group_pattern)
+    try:
+        spec = images.CropSpec(
+            size=geometry.image_size,
+            scale=args.crop_scale,
+            mode=args.crop or ("center" if count == 1 else "random"),
+            count=count,
+            min_size=args.min_size or geometry.image_size,
+            max_pixels=args.max_pixels,
+        )
+        splits = SplitSpec(args.eval_fraction, args.test_fraction, args.split_group_pattern, args.test_source)
+    except (ValueError, re.error) as e:
+        raise SystemExit(f"preprocess: {e}") from e
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     start = time.perf_counter()
     with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
-        build(pipeline, args.input, args.output, geometry, spec, args.eval_fraction, args.split_group_pattern,
-              args.num_shards)
+        build(pipeline, args.input, args.output, geometry, spec, splits, args.num_shards)
     manifest = shards.read_manifest(args.output)
     line = summary(manifest, args.output, time.perf_counter() - start)
     logging.info(line)

@@ -109,11 +109,12 @@ def test_preprocess_graph_builds_under_the_makefile_dataflow_options():
     _assert_dataflow_options(options)
 
     from pipelines import images
+    from pipelines.splits import SplitSpec
     from tfrecords.geometry import Geometry
 
     pipeline = _unsubmitted_pipeline(options)
     preprocess.build(pipeline, args.input, args.output, Geometry(),
-                     images.CropSpec(resize_to=256, mode="random", count=args.crops_per_image), 0.1,
-                     args.split_group_pattern)
+                     images.CropSpec(scale=args.crop_scale, mode="random", count=args.crops_per_image),
+                     SplitSpec(args.eval_fraction, args.test_fraction, args.split_group_pattern, args.test_source))
     names = _transform_names(pipeline)
     assert {"MatchFiles", "DecodeCropAndMask", "WriteManifest"} <= names

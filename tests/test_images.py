@@ -123,34 +123,71 @@ def test_our_pixel_limit_and_minimum_size():
     assert images.decode(data, min_size=200).size == (300, 200)
 
 
-def test_centre_crop_of_a_resized_photo():
-    # Horizontal gradient 512x256: resized to 256x128, the centre crop spans the middle half.
-    gradient = np.tile(np.linspace(0, 255, 512).astype(np.uint8)[None, :, None], (256, 1, 3))
-    spec = images.CropSpec(size=128, resize_to=128)
-    (crop,) = images.crops(Image.fromarray(gradient), spec, seed="k")
+def test_centre_crop_covers_the_largest_scale():
+    # Horizontal gradient 512x256: the whole shorter side is the middle half; at 0.5, its middle quarter.
+    gradient = Image.fromarray(np.tile(np.linspace(0, 255, 512).astype(np.uint8)[None, :, None], (256, 1, 3)))
+    (crop,) = images.crops(gradient, images.CropSpec(size=128), seed="k")
     assert crop.shape == (128, 128, 3) and crop.dtype == np.uint8
     assert abs(int(crop[64, 0, 0]) - 64) <= 3 and abs(int(crop[64, 127, 0]) - 191) <= 3
+    assert images.crop_boxes(512, 256, images.CropSpec(size=128, scale=(0.25, 0.5)), "k") == [(192, 64, 320, 192)]
 
 
-def test_random_crops_are_seeded_capped_and_inside_the_image():
+def test_random_crops_are_multi_scale_seeded_and_inside_the_image():
     photo = Image.effect_noise((900, 600), 80).convert("RGB")
-    spec = images.CropSpec(size=128, resize_to=256, mode="random", count=8)
+    spec = images.CropSpec(size=128, scale=(0.3, 0.9), mode="random", count=8)
     first = images.crops(photo, spec, seed="ab" * 32)
     again = images.crops(photo, spec, seed="ab" * 32)
     other = images.crops(photo, spec, seed="cd" * 32)
-    assert len(first) == 8 and all(c.shape == (128, 128, 3) for c in first)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
-    for box in images.crop_boxes(900, 600, spec, "ab" * 32):
-        assert 0 <= box[0] < box[2] <= 900 and 0 <= box[1] < box[3] <= 600
-    # A photo that holds one crop gives one, however many are asked for.
-    assert len(images.crops(Image.new("RGB", (130, 128)), spec, seed="x")) == 1
+    assert len(first) == 8 and all(c.shape == (128, 128, 3) and c.dtype == np.uint8 for c in first)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(first, again))
+    assert not any(np.array_equal(a, b) for a, b in zip(first, other))
+    boxes = images.crop_boxes(900, 600, spec, "ab" * 32)
+    sides = [box[2] - box[0] for box in boxes]
+    for (left, top, right, bottom), side in zip(boxes, sides):
+        assert 0 <= left < right <= 900 and 0 <= top < bottom <= 600
+        assert bottom - top == pytest.approx(side) and 0.3 * 600 <= side <= 0.9 * 600
+    assert len(set(sides)) == 8 and max(sides) - min(sides) > 0.3 * 600  # spread over the range
+    assert len({(round(b[0]), round(b[1])) for b in boxes}) == 8
+    # More crops extend the list: crop i depends only on the seed and i.
+    more = images.CropSpec(size=128, scale=(0.3, 0.9), mode="random", count=12)
+    assert images.crop_boxes(900, 600, more, "ab" * 32)[:8] == boxes
+
+
+def test_scales_are_drawn_uniformly_over_many_photos():
+    spec = images.CropSpec(size=128, mode="random", count=4)
+    fractions = np.array([(box[2] - box[0]) / 1000 for i in range(250)
+                          for box in images.crop_boxes(1500, 1000, spec, f"photo-{i}")])
+    assert fractions.min() >= 0.5 and fractions.max() <= 1.0
+    assert np.histogram(fractions, bins=5, range=(0.5, 1.0))[0].min() > 150  # 200 expected per bin
+
+
+def test_small_photos_give_every_crop_without_upscaling():
+    spec = images.CropSpec(size=128, mode="random", count=8)
+    boxes = images.crop_boxes(130, 128, spec, "x")
+    assert len(boxes) == 8 and all(b[2] - b[0] == pytest.approx(128) == b[3] - b[1] for b in boxes)
+    # 200 px shorter side: half of it would be 100 px, so the range starts at 128 source pixels.
+    sides = [b[2] - b[0] for b in images.crop_boxes(300, 200, spec, "y")]
+    assert all(128 <= side <= 200 for side in sides)
+    assert len(images.crops(Image.new("RGB", (130, 128)), spec, seed="x")) == 8
+
+
+def test_jpeg_draft_keeps_the_smallest_scale_at_full_resolution():
+    data = encode(Image.effect_noise((1600, 1200), 60).convert("RGB"), "JPEG", quality=90)
+    spec = images.CropSpec(size=128, scale=(0.25, 1.0), mode="random", count=2)
+    assert spec.decode_short_side == 512 and images.CropSpec(size=128).decode_short_side == 128
+    assert images.CropSpec(size=128, scale=(0.3, 1.0), mode="random").decode_short_side == 427
+    image = images.decode(data, target_short_side=spec.decode_short_side)
+    assert image.size == (800, 600)  # 1/2 scale; 1/4 would leave the smallest crop 75 px
+    assert all(min(b[2] - b[0], b[3] - b[1]) >= 128 for b in images.crop_boxes(*image.size, spec, "k"))
 
 
 def test_crop_spec_validation():
     with pytest.raises(ValueError):
         images.CropSpec(mode="center", count=4)
     with pytest.raises(ValueError):
-        images.CropSpec(size=128, resize_to=100)
+        images.CropSpec(size=128, min_size=100)
     with pytest.raises(ValueError):
         images.CropSpec(mode="middle")
+    for scale in ((0.6, 0.5), (0.0, 1.0), (0.5, 1.2)):
+        with pytest.raises(ValueError):
+            images.CropSpec(mode="random", count=2, scale=scale)

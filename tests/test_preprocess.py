@@ -4,7 +4,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from PIL import Image
 
 from pipelines import images, preprocess, sample_data
 from pipelines.options import pipeline_options
+from pipelines.splits import SplitSpec
 from tfrecords import Geometry, Record, SCHEMA_VERSION
 from tfrecords.schema import FEATURE_SPEC, parse_examples
 from tfrecords import shards
@@ -86,6 +86,10 @@ def read_split(output: Path, split: str) -> list[Record]:
     return [Record.parse(s.numpy()) for s in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
+def read_all(output: Path) -> dict[str, list[Record]]:
+    return {split: read_split(output, split) for split in shards.SPLITS}
+
+
 def image_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".txt")
 
@@ -107,8 +111,11 @@ def test_corpus_accounting_rejects_duplicates_and_records(corpus, tmp_path):
         assert manifest["splits"][split]["shards"] == [shards.shard_name(split, 0, 1)]
         assert (tmp_path / shards.shard_name(split, 0, 1)).exists()
 
-    records = read_split(tmp_path, "train") + read_split(tmp_path, "eval")
+    by_split = read_all(tmp_path)
+    records = [r for split in shards.SPLITS for r in by_split[split]]
     assert len(records) == manifest["records"]
+    for split in shards.SPLITS:
+        assert len(by_split[split]) == manifest["splits"][split]["records"] == manifest["splits"][split]["images"]
     hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
     kept = {p.name for p in files} - set(REJECTED) - {"a-copy.jpg"}
     assert {Path(r.source_uri).name for r in records} == kept
@@ -137,7 +144,7 @@ def test_plain_tf_data_reads_every_shard_with_the_spec(corpus, tmp_path):
 
 
 def test_several_random_crops_fixed_shards_and_identical_reruns_in_any_local_mode(corpus, tmp_path):
-    args = ["--crops-per-image", "3", "--num-shards", "3", "--resize-to", "200"]
+    args = ["--crops-per-image", "3", "--num-shards", "3", "--crop-scale", "0.6,0.9"]
     first = run(f"{corpus}/*", tmp_path / "one", *args)
     # The rerun takes the local default (a worker thread per core): the shards must not depend on it.
     again = preprocess.run(["--input", f"{corpus}/*", "--output", str(tmp_path / "two"), *args])
@@ -146,14 +153,14 @@ def test_several_random_crops_fixed_shards_and_identical_reruns_in_any_local_mod
     assert first["files_matched"] == len([p for p in corpus.iterdir() if p.is_file()])
     assert first["rejects_by_reason"][images.NOT_AN_IMAGE] == 2
     assert first["files_matched"] == first["images"] + first["duplicates"] + first["rejects"]
-    assert first["records"] == 3 * first["images"]  # every kept photo here holds 3 crops at 200 px
-    assert first["settings"]["crop"] == "random"
+    assert first["records"] == 3 * first["images"]  # K crops means K crops
+    assert first["settings"]["crop"] == "random" and first["settings"]["crop_scale"] == [0.6, 0.9]
     for split in shards.SPLITS:
         names = first["splits"][split]["shards"]
         assert names == [shards.shard_name(split, i, 3) for i in range(3)]
         for name in names:
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
-    records = read_split(tmp_path / "one", "train") + read_split(tmp_path / "one", "eval")
+    records = [r for rs in read_all(tmp_path / "one").values() for r in rs]
     assert len({r.record_id for r in records}) == len(records) == first["records"]
     crops = {}
     for r in records:
@@ -161,23 +168,59 @@ def test_several_random_crops_fixed_shards_and_identical_reruns_in_any_local_mod
     assert all(sorted(v) == [0, 1, 2] for v in crops.values())
 
 
-def test_split_groups_and_split_fraction():
-    pattern = re.compile(preprocess.DEFAULT_SPLIT_GROUP_PATTERN)
-    left = preprocess.split_group("gs://b/raw/rocks2+l.png", "aa", pattern)
-    assert left == preprocess.split_group("gs://b/raw/rocks2+r.png", "bb", pattern) == "name:gs://b/raw/rocks2"
-    assert preprocess.split_group("/raw/rocks2+l.png", "aa", None) == "sha256:aa"
-    assert preprocess.split_group("/raw/plain.png", "aa", pattern) == "sha256:aa"
-    assert preprocess.split_group("/other/rocks2+l.png", "aa", pattern) != left
-    sides = [preprocess.split_of(f"sha256:{i}", 0.1) for i in range(2000)]
-    assert 0.07 < sides.count("eval") / len(sides) < 0.13
-    assert preprocess.split_of("x", 0.0) == "train" and preprocess.split_of("x", 1.0) == "eval"
+def test_split_groups_and_split_fractions():
+    splits = SplitSpec()
+    left = splits.group("gs://b/raw/rocks2+l.png", "aa")
+    assert left == splits.group("gs://b/raw/rocks2+r.png", "bb") == "name:gs://b/raw/rocks2"
+    assert SplitSpec(group_pattern="").group("/raw/rocks2+l.png", "aa") == "sha256:aa"
+    assert splits.group("/raw/plain.png", "aa") == "sha256:aa"
+    assert splits.group("/other/rocks2+l.png", "aa") != left
+    groups = [f"sha256:{i}" for i in range(3000)]
+    sides = [splits.split_of_group(g) for g in groups]
+    assert 0.08 < sides.count("eval") / len(sides) < 0.12 and 0.08 < sides.count("test") / len(sides) < 0.12
+    # The test side depends on the test fraction only: more eval takes from train, never from test.
+    wider = [SplitSpec(eval_fraction=0.3).split_of_group(g) for g in groups]
+    assert [side == "test" for side in wider] == [side == "test" for side in sides]
+    assert all(w == "eval" for s, w in zip(sides, wider) if s == "eval")
+    assert "test" not in {SplitSpec(test_fraction=0.0).split_of_group(g) for g in groups}
+    assert SplitSpec(0.0, 0.0).split_of_group("x") == "train" and SplitSpec(1.0, 0.0).split_of_group("x") == "eval"
+    with pytest.raises(ValueError):
+        SplitSpec(eval_fraction=0.6, test_fraction=0.5)
+
+
+def test_the_test_source_is_held_out_whatever_the_hash():
+    splits = SplitSpec(eval_fraction=0.5, test_fraction=0.0, test_source="/opencv-")
+    paths = [f"/raw/{source}-photo{i}.jpg" for source in ("opencv", "mvtb", "skimage") for i in range(200)]
+    sides = {path: splits.split(path, hashlib.sha256(path.encode()).hexdigest()) for path in paths}
+    assert {side for path, side in sides.items() if "/opencv-" in path} == {"test"}
+    assert {side for path, side in sides.items() if "/opencv-" not in path} == {"train", "eval"}
+    assert splits.expected_images(600, 200) == {"train": 200.0, "eval": 200.0, "test": 200.0}
 
 
 def test_shard_counts_come_from_the_files_matched():
-    assert preprocess.shard_counts(5000, 1, 0.1) == {"train": 3, "eval": 1}  # 4,500 and 500 records at most
-    assert preprocess.shard_counts(1000, 8, 0.25) == {"train": 3, "eval": 1}
-    assert preprocess.shard_counts(0, 1, 0.1) == {"train": 1, "eval": 1}
-    assert preprocess.shard_counts(5000, 1, 0.1, fixed=7) == {"train": 7, "eval": 7}
+    splits = SplitSpec(eval_fraction=0.1, test_fraction=0.1)
+    # 4,000, 500 and 500 records at most
+    assert preprocess.shard_counts(5000, 0, 1, splits) == {"train": 2, "eval": 1, "test": 1}
+    assert preprocess.shard_counts(1000, 0, 8, SplitSpec(0.25, 0.0)) == {"train": 3, "eval": 1, "test": 1}
+    assert preprocess.shard_counts(0, 0, 1, splits) == {"train": 1, "eval": 1, "test": 1}
+    assert preprocess.shard_counts(5000, 0, 1, splits, fixed=7) == {"train": 7, "eval": 7, "test": 7}
+    # 1,000 held-out photos x 8 crops + 10% of the other 4,000's: 11,200 test records
+    assert preprocess.shard_counts(5000, 1000, 8, splits) == {"train": 13, "eval": 2, "test": 6}
+
+
+def test_test_fraction_and_test_source_send_their_photos_to_test(corpus, tmp_path):
+    # sub/a-copy.jpg is a.jpg's exact duplicate: held out, it is the copy kept, so a.jpg's content is test only.
+    manifest = run(corpus, tmp_path, "--crops-per-image", "2", "--test-source", r"/sub/|/pair\+",
+                   "--test-fraction", "0", "--eval-fraction", "0.5")
+    assert manifest["settings"]["test_source"] == r"/sub/|/pair\+" and manifest["settings"]["test_fraction"] == 0
+    assert manifest["files_matched"] == manifest["images"] + manifest["duplicates"] + manifest["rejects"]
+    duplicates = [json.loads(line) for line in (tmp_path / preprocess.DUPLICATES).read_text().splitlines()]
+    assert [(Path(d["path"]).name, Path(d["duplicate_of"]).name) for d in duplicates] == [("a.jpg", "a-copy.jpg")]
+    names = {split: {Path(r.source_uri).name for r in records} for split, records in read_all(tmp_path).items()}
+    assert names["test"] == {"a-copy.jpg", "pair+l.png", "pair+r.png"}
+    assert names["train"] and names["eval"] and not (names["train"] & names["eval"])
+    assert manifest["splits"]["test"]["images"] == 3 and manifest["splits"]["test"]["records"] == 6
+    assert sum(s["records"] for s in manifest["splits"].values()) == manifest["records"] == 2 * manifest["images"]
 
 
 def test_the_manifest_refuses_records_missing_from_the_shards(tmp_path):
@@ -202,9 +245,13 @@ def test_local_runs_default_to_a_worker_thread_per_core_without_grpc():
 def test_help_and_defaults_from_geometry(capsys):
     with pytest.raises(SystemExit):
         preprocess.parse_args(["--help"])
-    assert "--crops-per-image" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--crops-per-image" in out and "--crop-scale" in out and "--test-source" in out
+    with pytest.raises(SystemExit):
+        preprocess.parse_args(["--input", "x", "--output", "y", "--crop-scale", "0.5"])
     args, beam_args = preprocess.parse_args(["--input", "x", "--output", "y", "--runner", "DataflowRunner"])
     assert (args.image_size, args.patch_size, args.overlap) == (128, 64, 4)
+    assert (args.crop_scale, args.eval_fraction, args.test_fraction, args.test_source) == ((0.5, 1.0), 0.1, 0.1, "")
     assert beam_args == ["--runner", "DataflowRunner"]
 
 
@@ -221,7 +268,7 @@ def test_embedded_real_photos_subset(tmp_path):
         shutil.copyfile(raw / name, subset / name)
     shutil.copyfile(raw / sample_data.SOURCES, subset / sample_data.SOURCES)
     manifest = preprocess.run(["--input", str(subset), "--output", str(tmp_path / "out"), "--crops-per-image", "2",
-                               "--eval-fraction", "0.3"])
+                               "--eval-fraction", "0.3", "--test-fraction", "0.2", "--test-source", "/skimage-"])
     assert manifest["files_matched"] == len(keep)  # SOURCES.md is not an image file
     assert manifest["rejects"] == 0 and manifest["duplicates"] == 0
     assert manifest["images"] == len(keep) and manifest["records"] == 2 * len(keep)
@@ -230,4 +277,6 @@ def test_embedded_real_photos_subset(tmp_path):
         for r in read_split(tmp_path / "out", split):
             sides.setdefault(Path(r.source_uri).name.split("+")[0], set()).add(split)
     assert all(len(s) == 1 for s in sides.values())
-    assert sides["mvtb-rocks2"] and sides["mvtb-church"] and sides["skimage-motorcycle"]
+    assert sides["mvtb-rocks2"] and sides["mvtb-church"] and sides["skimage-motorcycle"] == {"test"}
+    assert all(s == {"test"} for group, s in sides.items() if group.startswith("skimage-"))
+    assert {side for group, s in sides.items() if not group.startswith("skimage-") for side in s} >= {"train", "eval"}

@@ -113,6 +113,17 @@ def test_shard_names():
     assert shards.num_shards_for(0) == 1 and shards.num_shards_for(shards.RECORDS_PER_SHARD + 1) == 2
 
 
+def test_an_output_of_two_splits_reads_with_the_test_split_absent(tmp_path):
+    assert shards.SPLITS == ("train", "eval", "test")
+    for split in ("train", "eval"):
+        write_shard(str(tmp_path / shards.shard_name(split, 0, 1)), [])
+    shards.write_manifest(str(tmp_path), {"splits": {"train": {"records": 0}, "eval": {"records": 0}}})
+    assert shards.read_manifest(str(tmp_path))["splits"].get("test") is None
+    assert shards.split_files(str(tmp_path), "eval") == [str(tmp_path / shards.shard_name("eval", 0, 1))]
+    with pytest.raises(FileNotFoundError, match="no test shards"):
+        shards.split_files(str(tmp_path), "test")
+
+
 def test_shards_of_per_record_gzip_members_read_as_one_gzip_stream(tmp_path):
     g = Geometry()
     records = [Record.from_image(photo(128, seed=i), g, key=f"k{i}", crop_index=i).serialize() for i in range(4)]
