@@ -1,22 +1,29 @@
-"""Hole quality of the trained model against three classical baselines, on the eval split.
+"""Inpainting quality of the trained model against five classical baselines, on the eval split.
 
     python -m model.evaluate --model runs/default/export --data data/tfrecords --output runs/default/eval
-        [--split eval --max-images N --batch-size 32 --samples 8 --radius 5]
+        [--split eval --max-images N --batch-size 32 --samples 8 --radius 5 --vgg-weights imagenet]
 
 For every eval record: the exported SavedModel (`serving_default`, loaded once) and the baselines of
 `model.baselines` inpaint the masked image; `model.metrics` scores each against the original on the
-56x56 hole and on the 64x64 patch. Writes to `--output`:
-- `metrics.json`: mean metrics per method, the published context-encoder figures beside the patch
-  figures, the settings, and the sample list for the report;
+56x56 hole and on the 64x64 patch (PSNR, SSIM, L1, L2), and two perceptual metrics, batched:
+- `lpips`: LPIPS(VGG) (`model.lpips`) of the whole inpainted 128x128 image against the original;
+- `vgg_feature`: the structural loss's VGG term (`model.losses.feature_loss`, conv1_1/2_1/3_1,
+  each layer normalised by the truth's mean square) of the 64x64 patch, image by image. It needs
+  the ImageNet VGG16 weights (`--vgg-weights`, as for training); where none can be had the
+  evaluation warns, leaves it null and says why in metrics.json.
+Both are distances: lower is better. Writes to `--output`:
+- `metrics.json`: mean metrics per method (`methods[name]` holds `hole`, `patch` and `perceptual`),
+  the published context-encoder figures beside the patch figures, the settings, and the sample list
+  for the report;
 - `per_image.jsonl`: every image's metrics per method;
 - `samples/`: PNGs (masked input, each method, truth) of the first crop of the first `--samples`
   distinct source photos, for the report's grid.
 
 Plain Python over tf.data rather than a Beam job: an eval split is hundreds to a few thousand
-128x128 crops, which one process scores in seconds to minutes (the model batched, OpenCV at ~15 ms an
-image), while a Beam job would load the SavedModel once per worker and add pipeline start-up for no
-gain. Inpainting millions of images, with per-image hole metrics where there is ground truth, is
-the Beam job `pipelines.inpaint`.
+128x128 crops, which one process scores in minutes on a CPU (per image on 2 cores: OpenCV FSR
+0.26 s, LPIPS 0.05 s per method, the other baselines 0.4-15 ms), while a Beam job would load the
+networks once per worker and add pipeline start-up for no gain. Inpainting millions of images,
+with per-image hole metrics where there is ground truth, is the Beam job `pipelines.inpaint`.
 """
 from __future__ import annotations
 
@@ -27,18 +34,23 @@ import os
 import time
 from typing import Any, Iterator
 
+import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
 from model.baselines import DEFAULT_RADIUS, LABELS as BASELINE_LABELS, run_baselines
 from model.export import load_inpainter, read_metadata
+from model.lpips import PACKAGE as LPIPS_PACKAGE, Lpips
 from model.metrics import inpainting_metrics, mean_metrics
+from model.vgg import build_vgg_features, vgg_features
+from model.vgg_weights import VggWeightsError, load_vgg_weights
 from tfrecords.geometry import Geometry, unmask
 from tfrecords.schema import parse_examples
 from tfrecords.shards import split_files
 
 METRICS = "metrics.json"
+PERCEPTUAL = ("lpips", "vgg_feature")
 PER_IMAGE = "per_image.jsonl"
 SAMPLES = "samples"
 
@@ -73,11 +85,55 @@ def read_eval_images(data_dir: str, split: str, geometry: Geometry, batch_size: 
         yield masked, originals, keys
 
 
+def vgg_feature_distance(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:
+    """(N,) distances: for each image alone, `model.losses.feature_loss(vgg, predicted[i:i+1],
+    truth[i:i+1])` (images in [-1, 1]), from one batched pass of the network."""
+    features = vgg_features(vgg, tf.concat([predicted, truth], axis=0))
+    n = tf.shape(predicted)[0]
+    total = tf.zeros([n], tf.float32)
+    for f in features:
+        scale = tf.reduce_mean(tf.square(f[n:]), axis=[1, 2, 3]) + 1e-3
+        total += tf.reduce_mean(tf.square(f[:n] - f[n:]), axis=[1, 2, 3]) / scale
+    return total
+
+
+class PerceptualMetrics:
+    """LPIPS of whole images and the VGG feature distance of their patches; each network built once."""
+
+    def __init__(self, geometry: Geometry, vgg_weights: str = "imagenet"):
+        self.geometry = geometry
+        self.lpips = Lpips()
+        self.vgg: keras.Model | None = None
+        try:
+            weights = load_vgg_weights(vgg_weights)
+        except VggWeightsError as e:
+            logging.warning("no VGG feature distance in this evaluation: %s", e)
+            self.settings = {"vgg_feature": {"skipped": str(e)}}
+        else:
+            if weights.arrays is None:
+                raise ValueError("--vgg-weights random: a feature distance needs the trained VGG16")
+            self.vgg = build_vgg_features(weights.arrays)
+            self.settings = {"vgg_feature": weights.source}
+        self.settings["lpips"] = f"LPIPS(VGG) v0.1, weights of {LPIPS_PACKAGE}; whole image against the original"
+
+    def __call__(self, outputs: np.ndarray, originals: np.ndarray) -> list[dict[str, float | None]]:
+        """Per image of the (N,S,S,3) uint8 batches, {"lpips": .., "vgg_feature": .. or None}."""
+        lpips = self.lpips(outputs, originals).numpy()
+        if self.vgg is None:
+            return [{"lpips": float(d), "vgg_feature": None} for d in lpips]
+        top, left, bottom, right = self.geometry.patch_box
+        patches = [tf.constant(batch[:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
+                   for batch in (outputs, originals)]
+        features = vgg_feature_distance(self.vgg, *patches).numpy()
+        return [{"lpips": float(d), "vgg_feature": float(f)} for d, f in zip(lpips, features)]
+
+
 def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str = "eval",
              max_images: int | None = None, batch_size: int = 32, num_samples: int = 8,
-             radius: int = DEFAULT_RADIUS) -> dict[str, Any]:
+             radius: int = DEFAULT_RADIUS, vgg_weights: str = "imagenet") -> dict[str, Any]:
     """Scores the model and the baselines; writes metrics.json, per_image.jsonl and samples/."""
     inpainter, geometry = load_inpainter(model_dir)
+    perceptual = PerceptualMetrics(geometry, vgg_weights)
     os.makedirs(os.path.join(output_dir, SAMPLES), exist_ok=True)
     per_method: dict[str, list[dict]] = {name: [] for name in LABELS}
     samples: list[dict[str, Any]] = []
@@ -85,17 +141,20 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str = "eval"
     count, started = 0, time.monotonic()
     with open(os.path.join(output_dir, PER_IMAGE), "w") as per_image:
         for masked, originals, keys in read_eval_images(data_dir, split, geometry, batch_size, max_images):
-            predicted = inpainter(images=tf.constant(masked))["inpainted"].numpy()
+            filled = [run_baselines(m, geometry, radius) for m in masked]
+            outputs = {name: np.stack([f[name] for f in filled]) for name in BASELINE_LABELS}
+            outputs["model"] = inpainter(images=tf.constant(masked))["inpainted"].numpy()
+            scored = {name: perceptual(outputs[name], originals) for name in LABELS}
             for i, key in enumerate(keys):
-                outputs = {**run_baselines(masked[i], geometry, radius), "model": predicted[i]}
-                scores = {name: inpainting_metrics(outputs[name], originals[i], geometry) for name in LABELS}
+                scores = {name: {**inpainting_metrics(outputs[name][i], originals[i], geometry),
+                                 "perceptual": scored[name][i]} for name in LABELS}
                 for name in LABELS:
                     per_method[name].append(scores[name])
                 per_image.write(json.dumps({"index": count, "key": key, "metrics": scores}) + "\n")
                 if len(samples) < num_samples and key not in sampled_keys:
                     sampled_keys.add(key)
-                    samples.append(_write_sample(output_dir, len(samples), key, masked[i], outputs,
-                                                 originals[i], scores))
+                    samples.append(_write_sample(output_dir, len(samples), key, masked[i],
+                                                 {name: outputs[name][i] for name in LABELS}, originals[i], scores))
                 count += 1
             logging.info("evaluated %d images (%.1f images/s)", count, count / (time.monotonic() - started))
     if not count:
@@ -111,9 +170,11 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str = "eval"
         "baseline_settings": {
             "mean_fill": "hole painted with the mean colour of the image's visible pixels",
             "opencv_inpaint_radius": radius,
+            "fsr": "cv2.xphoto.inpaint, INPAINT_FSR_FAST",
         },
+        "perceptual_settings": perceptual.settings,
         "labels": LABELS,
-        "methods": {name: mean_metrics(rows) for name, rows in per_method.items()},
+        "methods": {name: _mean_scores(rows) for name, rows in per_method.items()},
         "published": PUBLISHED,
         "samples": samples,
     }
@@ -125,6 +186,15 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str = "eval"
     return results
 
 
+def _mean_scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    means = mean_metrics({k: v for k, v in r.items() if k != "perceptual"} for r in rows)
+    means["perceptual"] = {}
+    for name in PERCEPTUAL:
+        values = [r["perceptual"][name] for r in rows]
+        means["perceptual"][name] = None if None in values else float(np.mean(values))
+    return means
+
+
 def _write_sample(output_dir: str, index: int, key: str, masked: np.ndarray, outputs: dict[str, np.ndarray],
                   original: np.ndarray, scores: dict[str, Any]) -> dict[str, Any]:
     images = {"masked": masked, **outputs, "truth": original}
@@ -133,19 +203,24 @@ def _write_sample(output_dir: str, index: int, key: str, masked: np.ndarray, out
         relative = os.path.join(SAMPLES, f"{index:02d}_{name}.png")
         Image.fromarray(pixels).save(os.path.join(output_dir, relative))
         paths[name] = relative
-    return {"key": key, "images": paths, "hole_psnr": {name: scores[name]["hole"]["psnr"] for name in LABELS}}
+    return {"key": key, "images": paths, "hole_psnr": {name: scores[name]["hole"]["psnr"] for name in LABELS},
+            "lpips": {name: scores[name]["perceptual"]["lpips"] for name in LABELS}}
 
 
 def summary_lines(results: dict[str, Any]) -> list[str]:
-    """A short plain-text table of hole metrics, best PSNR first."""
+    """A short plain-text table of hole metrics and the perceptual distances, best PSNR first."""
     methods = results["methods"]
     top, _, bottom, _ = results["geometry"]["hole_box"]
-    lines = [f"hole metrics on {results['count']} {results['split']} images ({bottom - top}px square hole):",
-             f"  {'method':32s} {'PSNR dB':>8s} {'SSIM':>6s} {'L1 %':>6s} {'L2 %':>6s}"]
+    lines = [f"hole metrics on {results['count']} {results['split']} images ({bottom - top}px square hole); "
+             f"LPIPS of the whole image, VGG feature distance of the patch (lower is better):",
+             f"  {'method':32s} {'PSNR dB':>8s} {'SSIM':>6s} {'L1 %':>6s} {'L2 %':>6s} {'LPIPS':>6s} {'VGG':>6s}"]
     for name in sorted(methods, key=lambda n: -methods[n]["hole"]["psnr"]):
         h = methods[name]["hole"]
+        # "-": not computed (no VGG weights), or a metrics.json from before the perceptual metrics.
+        lpips, vgg = ("-" if v is None else f"{v:.3f}"
+                      for v in (methods[name].get("perceptual", {}).get(k) for k in PERCEPTUAL))
         lines.append(f"  {results['labels'][name]:32s} {h['psnr']:8.2f} {h['ssim']:6.3f} "
-                     f"{100 * h['l1']:6.2f} {100 * h['l2']:6.2f}")
+                     f"{100 * h['l1']:6.2f} {100 * h['l2']:6.2f} {lpips:>6s} {vgg:>6s}")
     return lines
 
 
@@ -154,14 +229,16 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--model", required=True, help="the exported SavedModel directory")
     parser.add_argument("--data", required=True, help="directory of preprocessed TFRecord shards")
     parser.add_argument("--output", required=True, help="directory for metrics.json and samples")
-    parser.add_argument("--split", default="eval")
+    parser.add_argument("--split", default="eval", help="which shards to score (default eval)")
     parser.add_argument("--max-images", type=int, default=None, help="score only the first N records")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--samples", type=int, default=8, help="images kept for the report's grid")
     parser.add_argument("--radius", type=int, default=DEFAULT_RADIUS, help="cv2.inpaint radius in px")
+    parser.add_argument("--vgg-weights", default="imagenet",
+                        help="VGG16 weights of the feature distance: imagenet | PATH, as model.train takes")
     args = parser.parse_args(argv)
     results = evaluate(args.model, args.data, args.output, args.split, args.max_images, args.batch_size,
-                       args.samples, args.radius)
+                       args.samples, args.radius, args.vgg_weights)
     print("\n".join(summary_lines(results)))
     return results
 

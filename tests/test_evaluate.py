@@ -8,9 +8,13 @@ import tensorflow as tf
 from PIL import Image
 
 from model.baselines import run_baselines
-from model.evaluate import LABELS, METRICS, PER_IMAGE, evaluate, run
+from model.evaluate import LABELS, METRICS, PER_IMAGE, evaluate, run, summary_lines, vgg_feature_distance
 from model.export import load_inpainter
+from model.losses import feature_loss
+from model.lpips import Lpips
 from model.metrics import inpainting_metrics
+from model.vgg import build_vgg_features
+from model.vgg_weights import load_vgg_weights
 from tfrecords.geometry import Geometry
 
 G = Geometry()
@@ -28,17 +32,31 @@ def _png(directory, relative):
 def test_every_method_is_scored_on_every_image(evaluated_dir):
     results = _results(evaluated_dir)
     assert results["count"] == 6
-    assert set(results["methods"]) == set(LABELS) == {"mean_fill", "telea", "navier_stokes", "model"}
+    assert set(results["methods"]) == set(LABELS) == {"mean_fill", "telea", "navier_stokes", "biharmonic", "fsr",
+                                                      "model"}
     for name, metrics in results["methods"].items():
         assert metrics["count"] == 6
         assert set(metrics["hole"]) == set(metrics["patch"]) == {"psnr", "ssim", "l1", "l2"}
         assert 0 < metrics["hole"]["psnr"] < 100 and 0 < metrics["hole"]["l1"] < 1
+        assert 0 < metrics["perceptual"]["lpips"] < 1 and metrics["perceptual"]["vgg_feature"] > 0
     with open(os.path.join(evaluated_dir, PER_IMAGE)) as f:
         rows = [json.loads(line) for line in f]
     assert len(rows) == 6
     for name in LABELS:
         per_image = np.mean([r["metrics"][name]["hole"]["psnr"] for r in rows])
         assert per_image == pytest.approx(results["methods"][name]["hole"]["psnr"])
+        for metric in ("lpips", "vgg_feature"):
+            per_image = np.mean([r["metrics"][name]["perceptual"][metric] for r in rows])
+            assert per_image == pytest.approx(results["methods"][name]["perceptual"][metric])
+
+
+def test_perceptual_metrics_rank_the_untrained_model_below_the_diffusion_baselines(evaluated_dir):
+    # The tiny untrained generator paints noise: every perceptual distance puts it behind a
+    # baseline that continues the context.
+    methods = _results(evaluated_dir)["methods"]
+    for metric in ("lpips", "vgg_feature"):
+        for baseline in ("telea", "navier_stokes", "biharmonic", "fsr"):
+            assert methods["model"]["perceptual"][metric] > methods[baseline]["perceptual"][metric], (metric, baseline)
 
 
 def test_samples_are_distinct_photos_and_their_scores_can_be_recomputed(evaluated_dir, exported_model):
@@ -56,10 +74,23 @@ def test_samples_are_distinct_photos_and_their_scores_can_be_recomputed(evaluate
         np.testing.assert_array_equal(outside, truth)
         expected = {**run_baselines(masked, geometry),
                     "model": inpainter(images=tf.constant(masked[None]))["inpainted"].numpy()[0]}
+        lpips = Lpips()
         for name in LABELS:
             saved = _png(evaluated_dir, sample["images"][name])
             np.testing.assert_array_equal(saved, expected[name])
             assert sample["hole_psnr"][name] == pytest.approx(inpainting_metrics(saved, truth, G)["hole"]["psnr"])
+            assert sample["lpips"][name] == pytest.approx(float(lpips(saved[None], truth[None])[0]), rel=1e-4)
+
+
+def test_vgg_feature_distance_is_the_structural_feature_loss_of_each_image(imagenet_vgg_npz):
+    vgg = build_vgg_features(load_vgg_weights(imagenet_vgg_npz).arrays)
+    rng = np.random.default_rng(0)
+    truth = tf.constant(rng.uniform(-1, 1, (3, 64, 64, 3)), tf.float32)
+    predicted = tf.constant(np.clip(truth.numpy() + rng.normal(0, 0.3, truth.shape), -1, 1), tf.float32)
+    distances = vgg_feature_distance(vgg, predicted, truth).numpy()
+    expected = [float(feature_loss(vgg, predicted[i:i + 1], truth[i:i + 1])) for i in range(3)]
+    np.testing.assert_allclose(distances, expected, rtol=1e-5)
+    assert np.all(vgg_feature_distance(vgg, truth, truth).numpy() == 0)
 
 
 def test_published_figures_and_settings_are_recorded(evaluated_dir):
@@ -76,7 +107,19 @@ def test_cli_limits_images_and_prints_the_table(eval_records_dir, exported_model
     assert results["count"] == 3
     assert len(results["samples"]) == 2  # the first three records hold two distinct photos
     out = capsys.readouterr().out
-    assert "hole metrics on 3 eval images" in out and "OpenCV Telea" in out
+    assert "hole metrics on 3 eval images" in out and "LPIPS" in out
+    for label in LABELS.values():
+        assert label in out
+
+
+def test_without_vgg_weights_the_evaluation_runs_and_says_why(eval_records_dir, exported_model, tmp_path, caplog):
+    missing = str(tmp_path / "missing.npz")
+    results = evaluate(exported_model, eval_records_dir, str(tmp_path / "out"), max_images=2, vgg_weights=missing)
+    assert all(m["perceptual"]["vgg_feature"] is None and m["perceptual"]["lpips"] > 0
+               for m in results["methods"].values())
+    assert "no such file" in results["perceptual_settings"]["vgg_feature"]["skipped"]
+    assert "no VGG feature distance" in caplog.text
+    assert all(line.rstrip().endswith("-") for line in summary_lines(results)[2:])
 
 
 def test_missing_split_or_model_is_a_clear_error(eval_records_dir, exported_model, tmp_path):

@@ -1,4 +1,5 @@
 """model.report on a tiny run: TensorBoard scalars of both kinds, the grid, the pages."""
+import json
 import os
 
 import numpy as np
@@ -69,18 +70,49 @@ def test_builds_pages_grid_and_curves(tiny_run, evaluated_dir, tmp_path):
     paths = build_report(tiny_run, evaluated_dir, str(tmp_path))
     assert set(paths) == {"html", "markdown", "grid", "curves"}
     grid = Image.open(paths["grid"])
-    # Six columns (masked, three baselines, model, truth) and two sample rows, each cell larger than 128 px.
-    assert grid.width >= 6 * 128 * 1.5 and grid.height >= 2 * 128 * 1.5
+    # Eight columns (masked, five baselines, model, truth) and two sample rows, each cell larger than 128 px.
+    assert grid.width >= 8 * 128 * 1.5 and grid.height >= 2 * 128 * 1.5
     curves = np.asarray(Image.open(paths["curves"]).convert("L"))
     assert curves.std() > 10  # something was drawn
 
     html = open(paths["html"]).read()
     markdown = open(paths["markdown"]).read()
     for page in (html, markdown):
-        for needed in ("OpenCV Telea", "OpenCV Navier-Stokes", "Mean colour fill", "Model (structural inpainting)",
+        for needed in ("OpenCV Telea", "OpenCV Navier-Stokes", "Mean colour fill", "scikit-image biharmonic",
+                       "OpenCV FSR (fast)", "Model (structural inpainting)", "LPIPS", "VGG feature distance",
                        "Paris StreetView", "18.58", "9.37", "grid.png", "training_curves.png", "untrained tiny test generator"):
             assert needed in page, needed
-    assert "<table>" in html and "| Method | PSNR (dB) |" in markdown
+    assert "<table>" in html
+    assert "| Method | PSNR (dB) | SSIM | mean L1 (%) | mean L2 (%) | LPIPS | VGG feature distance |" in markdown
+
+
+def _markdown_table(markdown, header_start):
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_the_hole_table_has_every_method_and_marks_the_best_of_each_column(tiny_run, evaluated_dir, tmp_path):
+    with open(os.path.join(evaluated_dir, "metrics.json")) as f:
+        results = json.load(f)
+    methods = results["methods"]
+    markdown = open(build_report(tiny_run, evaluated_dir, str(tmp_path))["markdown"]).read()
+    rows = _markdown_table(markdown, "| Method | PSNR (dB) | SSIM | mean L1 (%) | mean L2 (%) | LPIPS |")
+    assert sorted(r[0] for r in rows) == sorted(results["labels"].values())
+    by_label = {results["labels"][name]: name for name in methods}
+    columns = [("hole", "psnr", max), ("hole", "ssim", max), ("hole", "l1", min), ("hole", "l2", min),
+               ("perceptual", "lpips", min), ("perceptual", "vgg_feature", min)]
+    for c, (group, key, pick) in enumerate(columns, start=1):
+        best = pick(methods, key=lambda n: methods[n][group][key])
+        bold = [by_label[r[0]] for r in rows if r[c].startswith("**")]
+        assert bold == [best], (key, bold, best)
+    html = open(os.path.join(tmp_path, "report.html")).read()
+    assert html.count("<strong>") == len(columns) + 4  # and the patch table's four columns
 
 
 def test_a_run_without_logs_still_reports_and_says_so(evaluated_dir, tmp_path):
