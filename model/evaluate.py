@@ -21,9 +21,10 @@ Both are distances: lower is better. Writes to `--output`:
 
 Plain Python over tf.data rather than a Beam job: an eval split is hundreds to a few thousand
 128x128 crops, which one process scores in minutes on a CPU (per image on 2 cores: OpenCV FSR
-0.26 s, LPIPS 0.05 s per method, the other baselines 0.4-15 ms), while a Beam job would load the
-networks once per worker and add pipeline start-up for no gain. Inpainting millions of images,
-with per-image hole metrics where there is ground truth, is the Beam job `pipelines.inpaint`.
+0.27 s, LPIPS 0.05-0.11 s and the VGG feature distance 0.01-0.02 s per method, the other baselines
+0.4-17 ms), while a Beam job would load the networks once per worker and add pipeline start-up
+for no gain. Inpainting millions of images, with per-image hole metrics where there is ground
+truth, is the Beam job `pipelines.inpaint`.
 """
 from __future__ import annotations
 
