@@ -80,6 +80,10 @@ CONFIGS = {
     "C1000/w32": (dict(bottleneck=1000, width=32), 1),
     "C1000/w32 XLA": (dict(bottleneck=1000, width=32, jit_compile="on"), 1),
     "C500/w32": (dict(bottleneck=500, width=32), 1),
+    "C1000/w32 resize-conv (demo)": (dict(bottleneck=1000, width=32, upsampling="resize"), 1),
+    "C1000/w32 resize-conv bf16 (demo on AMX)": (dict(bottleneck=1000, width=32, upsampling="resize",
+                                                   mixed_precision="bfloat16"), 1),
+    "C4000/w64 (paper) bf16": (dict(bottleneck=4000, width=64, mixed_precision="bfloat16"), 1),
 }
 
 
@@ -96,7 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     data_dir = args.data or write_records(tempfile.mkdtemp(prefix="bench_train_"))
     print(f"batch {args.batch_size}, {args.steps} timed steps each, {tf.config.threading.get_inter_op_parallelism_threads() or 'default'} threads")
-    base = TrainConfig(batch_size=args.batch_size, vgg_weights="imagenet", phase_steps=(1000, 1000))
+    # The paper's decoder in float32 unless a configuration says otherwise.
+    base = TrainConfig(batch_size=args.batch_size, vgg_weights="imagenet", phase_steps=(1000, 1000),
+                       upsampling="transpose", mixed_precision="off")
     results = {}
     for name in args.configs.split(","):
         changes, phase = CONFIGS[name]
