@@ -98,15 +98,17 @@ def fsr(masked: np.ndarray, geometry: Geometry) -> np.ndarray:
     return _paste(masked, painted[..., ::-1], hole)
 
 
-def run_baselines(masked: np.ndarray, geometry: Geometry, radius: int = DEFAULT_RADIUS) -> dict[str, np.ndarray]:
-    """Every baseline's inpainted image, keyed like `LABELS`."""
-    return {
-        "mean_fill": mean_fill(masked, geometry),
-        "telea": telea(masked, geometry, radius),
-        "navier_stokes": navier_stokes(masked, geometry, radius),
-        "biharmonic": biharmonic(masked, geometry),
-        "fsr": fsr(masked, geometry),
+def run_baselines(masked: np.ndarray, geometry: Geometry, radius: int = DEFAULT_RADIUS,
+                  names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Each baseline's inpainted image (all, or those in `names`), keyed like `LABELS`."""
+    methods = {
+        "mean_fill": lambda: mean_fill(masked, geometry),
+        "telea": lambda: telea(masked, geometry, radius),
+        "navier_stokes": lambda: navier_stokes(masked, geometry, radius),
+        "biharmonic": lambda: biharmonic(masked, geometry),
+        "fsr": lambda: fsr(masked, geometry),
     }
+    return {name: fill() for name, fill in methods.items() if names is None or name in names}
 
 
 def _opencv(masked: np.ndarray, geometry: Geometry, radius: int, method: int) -> np.ndarray:

@@ -48,7 +48,7 @@ from model.vgg import build_vgg_features, vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
 from tfrecords.geometry import Geometry, unmask
 from tfrecords.schema import parse_examples
-from tfrecords.shards import split_files
+from tfrecords.shards import read_manifest, split_files
 
 METRICS = "metrics.json"
 PERCEPTUAL = ("lpips", "vgg_feature")
@@ -129,33 +129,52 @@ class PerceptualMetrics:
         return [{"lpips": float(d), "vgg_feature": float(f)} for d, f in zip(lpips, features)]
 
 
-def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str = "eval",
+def held_out_split(data_dir: str) -> str:
+    """The split reported numbers come from: `test` (used neither for training nor for checkpoint
+    selection) where the data has one, else `eval` (data preprocessed before the test split existed)."""
+    try:
+        tested = read_manifest(data_dir).get("splits", {}).get("test", {}).get("records", 0)
+    except FileNotFoundError:
+        tested = 0
+    return "test" if tested else "eval"
+
+
+def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None = None,
              max_images: int | None = None, batch_size: int = 32, num_samples: int = 8,
-             radius: int = DEFAULT_RADIUS, vgg_weights: str = "imagenet") -> dict[str, Any]:
-    """Scores the model and the baselines; writes metrics.json, per_image.jsonl and samples/."""
+             radius: int = DEFAULT_RADIUS, vgg_weights: str = "imagenet",
+             methods: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Scores the model and the baselines (all, or those in `methods`) on `split` (default: the
+    held-out one); writes metrics.json, per_image.jsonl and samples/."""
+    split = split or held_out_split(data_dir)
+    labels = {name: label for name, label in LABELS.items() if methods is None or name in methods}
+    unknown = sorted(set(methods or ()) - set(LABELS))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}: choose from {', '.join(LABELS)}")
+    baselines = tuple(name for name in labels if name in BASELINE_LABELS)
     inpainter, geometry = load_inpainter(model_dir)
     perceptual = PerceptualMetrics(geometry, vgg_weights)
     os.makedirs(os.path.join(output_dir, SAMPLES), exist_ok=True)
-    per_method: dict[str, list[dict]] = {name: [] for name in LABELS}
+    per_method: dict[str, list[dict]] = {name: [] for name in labels}
     samples: list[dict[str, Any]] = []
     sampled_keys: set[str] = set()
     count, started = 0, time.monotonic()
     with open(os.path.join(output_dir, PER_IMAGE), "w") as per_image:
         for masked, originals, keys in read_eval_images(data_dir, split, geometry, batch_size, max_images):
-            filled = [run_baselines(m, geometry, radius) for m in masked]
-            outputs = {name: np.stack([f[name] for f in filled]) for name in BASELINE_LABELS}
-            outputs["model"] = inpainter(images=tf.constant(masked))["inpainted"].numpy()
-            scored = {name: perceptual(outputs[name], originals) for name in LABELS}
+            filled = [run_baselines(m, geometry, radius, baselines) for m in masked]
+            outputs = {name: np.stack([f[name] for f in filled]) for name in baselines}
+            if "model" in labels:
+                outputs["model"] = inpainter(images=tf.constant(masked))["inpainted"].numpy()
+            scored = {name: perceptual(outputs[name], originals) for name in labels}
             for i, key in enumerate(keys):
                 scores = {name: {**inpainting_metrics(outputs[name][i], originals[i], geometry),
-                                 "perceptual": scored[name][i]} for name in LABELS}
-                for name in LABELS:
+                                 "perceptual": scored[name][i]} for name in labels}
+                for name in labels:
                     per_method[name].append(scores[name])
                 per_image.write(json.dumps({"index": count, "key": key, "metrics": scores}) + "\n")
                 if len(samples) < num_samples and key not in sampled_keys:
                     sampled_keys.add(key)
                     samples.append(_write_sample(output_dir, len(samples), key, masked[i],
-                                                 {name: outputs[name][i] for name in LABELS}, originals[i], scores))
+                                                 {name: outputs[name][i] for name in labels}, originals[i], scores))
                 count += 1
             logging.info("evaluated %d images (%.1f images/s)", count, count / (time.monotonic() - started))
     if not count:
@@ -174,7 +193,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str = "eval"
             "fsr": "cv2.xphoto.inpaint, INPAINT_FSR_FAST",
         },
         "perceptual_settings": perceptual.settings,
-        "labels": LABELS,
+        "labels": labels,
         "methods": {name: _mean_scores(rows) for name, rows in per_method.items()},
         "published": PUBLISHED,
         "samples": samples,
@@ -204,8 +223,8 @@ def _write_sample(output_dir: str, index: int, key: str, masked: np.ndarray, out
         relative = os.path.join(SAMPLES, f"{index:02d}_{name}.png")
         Image.fromarray(pixels).save(os.path.join(output_dir, relative))
         paths[name] = relative
-    return {"key": key, "images": paths, "hole_psnr": {name: scores[name]["hole"]["psnr"] for name in LABELS},
-            "lpips": {name: scores[name]["perceptual"]["lpips"] for name in LABELS}}
+    return {"key": key, "images": paths, "hole_psnr": {name: s["hole"]["psnr"] for name, s in scores.items()},
+            "lpips": {name: s["perceptual"]["lpips"] for name, s in scores.items()}}
 
 
 def summary_lines(results: dict[str, Any]) -> list[str]:
@@ -230,7 +249,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--model", required=True, help="the exported SavedModel directory")
     parser.add_argument("--data", required=True, help="directory of preprocessed TFRecord shards")
     parser.add_argument("--output", required=True, help="directory for metrics.json and samples")
-    parser.add_argument("--split", default="eval", help="which shards to score (default eval)")
+    parser.add_argument("--split", default=None,
+                        help="which shards to score (default: test, the photos neither training nor checkpoint "
+                             "selection saw, where the data has a test split; else eval)")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated subset of {','.join(LABELS)} (default: all)")
     parser.add_argument("--max-images", type=int, default=None, help="score only the first N records")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--samples", type=int, default=8, help="images kept for the report's grid")
@@ -239,7 +262,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
                         help="VGG16 weights of the feature distance: imagenet | PATH, as model.train takes")
     args = parser.parse_args(argv)
     results = evaluate(args.model, args.data, args.output, args.split, args.max_images, args.batch_size,
-                       args.samples, args.radius, args.vgg_weights)
+                       args.samples, args.radius, args.vgg_weights,
+                       tuple(args.methods.split(",")) if args.methods else None)
     print("\n".join(summary_lines(results)))
     return results
 

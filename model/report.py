@@ -240,6 +240,26 @@ def headline(results: dict[str, Any]) -> str:
             f"{results['labels'][best]} {methods[best]['hole']['psnr']:.2f} dB ({delta:+.2f} dB).")
 
 
+def selection_line(results: dict[str, Any]) -> str:
+    """Which checkpoint the evaluated export is, how it was chosen and on which data."""
+    metadata = results.get("model_metadata", {})
+    selection = metadata.get("selection")
+    if not selection:  # an export from before checkpoint selection
+        return f"The export is the checkpoint of step {metadata.get('step', '?')}."
+    trained = metadata.get("trained_steps", selection["step"])
+    if selection["by"] == "latest checkpoint":
+        return f"The export is the last checkpoint, step {selection['step']} of {trained} ({selection['why']})."
+    line = (f"The export is step {selection['step']} of {trained}, the checkpoint with the best "
+            f"{selection['by']} over {selection['evaluations']} periodic evaluations")
+    if selection.get("hole") and selection.get("last_hole"):
+        line += (f" ({selection['hole']['psnr']:.2f} dB; the last, at step {selection['last_step']}, scored "
+                 f"{selection['last_hole']['psnr']:.2f} dB)")
+    held_out = results["split"] != "eval"
+    return line + (f". The figures here come from the `{results['split']}` split, which neither training nor "
+                   "that selection saw." if held_out else
+                   ". Caution: these figures come from the same `eval` split that selected it.")
+
+
 def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]:
     """Writes the report; returns the paths of what it wrote."""
     with open(os.path.join(eval_dir, METRICS)) as f:
@@ -264,7 +284,8 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
         "headline": headline(results),
         "intro": (f"Run `{run_dir}`, model `{results['model']}`, evaluated on {results['count']} "
                   f"`{results['split']}` records of `{results['data']}` ({g['image_size']}x{g['image_size']} "
-                  f"images, {hole}x{hole} centre hole). Generated {datetime.datetime.now():%Y-%m-%d %H:%M}."),
+                  f"images, {hole}x{hole} centre hole). {selection_line(results)} "
+                  f"Generated {datetime.datetime.now():%Y-%m-%d %H:%M}."),
         "hole_caption": (f"Hole metrics ({hole}x{hole}, what the model fills). PSNR peak 255; L1/L2 are mean "
                          f"absolute/squared error as % of the pixel range. Mean colour fill paints the hole with "
                          f"the mean of the image's visible pixels; OpenCV radius "

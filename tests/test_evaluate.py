@@ -127,3 +127,20 @@ def test_missing_split_or_model_is_a_clear_error(eval_records_dir, exported_mode
         evaluate(exported_model, eval_records_dir, str(tmp_path), split="train")
     with pytest.raises(FileNotFoundError, match="no SavedModel"):
         evaluate(str(tmp_path), eval_records_dir, str(tmp_path))
+
+
+def test_a_subset_of_methods_on_the_held_out_split(eval_records_dir, exported_model, tmp_path):
+    from tfrecords.shards import shard_name, write_manifest
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shard = os.path.join(eval_records_dir, shard_name("eval", 0, 1))
+    for split in ("eval", "test"):  # the same records, so the two splits can be told apart only by name
+        with open(shard, "rb") as src, open(data / shard_name(split, 0, 1), "wb") as dst:
+            dst.write(src.read())
+    write_manifest(str(data), {"splits": {"eval": {"records": 6}, "test": {"records": 6}}})
+    results = evaluate(exported_model, str(data), str(tmp_path / "out"), methods=("model", "telea"), num_samples=0)
+    assert results["split"] == "test" and results["count"] == 6
+    assert set(results["methods"]) == set(results["labels"]) == {"model", "telea"}
+    with pytest.raises(ValueError, match="unknown methods"):
+        evaluate(exported_model, str(data), str(tmp_path / "bad"), methods=("model", "photoshop"))
