@@ -1,7 +1,7 @@
 """Held-out quality of training recipes, side by side: same data, same steps, two seeds.
 
     python -m bench.quality --data data/tfrecords [--variants measured,pixel_only --seeds 0,1 --steps 600
-        --batch-size 32 --output runs/quality --split test]
+        --batch-size 32 --output runs/quality --split test --train-data NAME=DIR ...]
 
 Each variant is the demo network (`--bottleneck 1000 --width 32`) trained by `python -m model.train`
 with the measured recipe plus the variant's options, seed by seed (variants alternate within a
@@ -10,6 +10,10 @@ seed, so a machine that slows down mid-run slows all of them alike). Every run i
 its export (the best eval-split checkpoint) and its last checkpoint, so a comparison "at equal
 steps" is there too. The classical baselines are scored once on the same split. The table gives each
 variant's mean over the seeds and its difference to the first variant, seed by seed.
+
+A variant `VARIANT@NAME` trains on the records of `--train-data NAME=DIR` instead (another crop
+count or scale range of the same photos, preprocessed with the same split fractions so the photos
+on each side are the same) and is scored on `--data`'s split like the others.
 """
 from __future__ import annotations
 
@@ -82,13 +86,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--split", default="test", help="the split the runs are scored on")
     parser.add_argument("--output", default="runs/quality")
+    parser.add_argument("--train-data", action="append", default=[], metavar="NAME=DIR",
+                        help="other training records, for variants named VARIANT@NAME")
     parser.add_argument("--train-args", default="--bottleneck 1000 --width 32",
                         help="options every run gets (the demo network by default)")
     args = parser.parse_args(argv)
     variants = args.variants.split(",")
-    unknown = [v for v in variants if v not in VARIANTS]
+    train_data = dict(entry.split("=", 1) for entry in args.train_data)
+    unknown = [v for v in variants if v.split("@")[0] not in VARIANTS or ("@" in v and v.split("@")[1] not in train_data)]
     if unknown:
-        parser.error(f"unknown variants {unknown}: choose from {', '.join(VARIANTS)}")
+        parser.error(f"unknown variants {unknown}: choose from {', '.join(VARIANTS)}, each optionally "
+                     f"@NAME of a --train-data NAME=DIR")
     seeds = [int(s) for s in args.seeds.split(",")]
     os.makedirs(args.output, exist_ok=True)
 
@@ -97,9 +105,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for variant in variants:
             name = f"{variant}-seed{seed}"
             model_dir = os.path.join(args.output, name)
-            seconds = run(["model.train", "--data", args.data, "--model-dir", model_dir, "--seed", str(seed),
-                           "--eval-every", str(args.eval_every), *args.train_args.split(),
-                           *train_args(variant, args.steps, args.batch_size)], model_dir + ".train.log")
+            recipe, _, data_name = variant.partition("@")
+            seconds = run(["model.train", "--data", train_data.get(data_name, args.data), "--model-dir", model_dir,
+                           "--seed", str(seed), "--eval-every", str(args.eval_every), *args.train_args.split(),
+                           *train_args(recipe, args.steps, args.batch_size)], model_dir + ".train.log")
             last = os.path.join(model_dir, "export-latest")
             run(["model.export", "--model-dir", model_dir, "--output", last, "--checkpoint", "latest"],
                 model_dir + ".export.log")
@@ -136,8 +145,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(line)
     summary = {"split": args.split, "count": count, "steps": args.steps, "batch_size": args.batch_size,
                "seeds": seeds, "columns": [f"{r}/{m}" for r, m, _ in COLUMNS],
-               "variants": {v: {"what": VARIANTS[v][0], "runs": {str(s): r for s, r in results[v].items()}}
-                            for v in variants},
+               "variants": {v: {"what": VARIANTS[v.split("@")[0]][0], "train_data": train_data.get(v.partition("@")[2], args.data),
+                                "runs": {str(s): r for s, r in results[v].items()}} for v in variants},
                "baselines": {n: row(reference["methods"], n) for n in BASELINE_METHODS.split(",")}}
     with open(os.path.join(args.output, "quality.json"), "w") as f:
         json.dump(summary, f, indent=2)

