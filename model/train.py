@@ -120,6 +120,32 @@ def resolve_config(model_dir: str, overrides: dict[str, Any]) -> TrainConfig:
     return dataclasses.replace(saved, **changed)
 
 
+class Progress:
+    """Keras's live progress bar on a terminal; elsewhere (a log file, CI, nohup) one plain line at
+    most every `every_seconds` and at the end, where a bar would write a carriage-return update per step."""
+
+    def __init__(self, start: int, stop: int, every_seconds: float = 30.0, stream=None):
+        self.stream = stream or sys.stdout
+        self.start, self.stop, self.every = start, stop, every_seconds
+        self.began = self.printed = time.monotonic()
+        self.bar = None
+        if self.stream.isatty():
+            self.bar = keras.utils.Progbar(stop, stateful_metrics=["loss", "img/s", "phase"], unit_name="step")
+            self.bar.update(start)
+
+    def update(self, step: int, loss: float, rate: float, phase: int) -> None:
+        if self.bar is not None:
+            self.bar.update(step, [("loss", loss), ("img/s", rate), ("phase", phase)])
+            return
+        now = time.monotonic()
+        if now - self.printed < self.every and step < self.stop:
+            return
+        self.printed = now
+        eta = (now - self.began) / max(step - self.start, 1) * (self.stop - step)
+        print(f"step {step}/{self.stop}: loss {loss:.4f}, {rate:.1f} images/s, phase {phase}, "
+              f"ETA {int(eta // 60)}m{int(eta % 60):02d}s", file=self.stream, flush=True)
+
+
 class Trainer:
     """Builds the networks, optimizers and checkpoint of one run directory, and trains them."""
 
@@ -316,8 +342,7 @@ class Trainer:
         eval_data = eval_dataset(self.data_dir, self.geometry, c.batch_size, c.eval_images)
         if eval_data is None:
             logging.warning("no eval split in %s: periodic evaluation is off", self.data_dir)
-        progbar = keras.utils.Progbar(stop, stateful_metrics=["loss", "img/s", "phase"], unit_name="step")
-        progbar.update(start)
+        progress = Progress(start, stop)
         logging.info("training steps %d -> %d of %d (phase 1 structural: %d steps, phase 2 joint: %d) on %s",
                      start, stop, c.steps, c.phase_steps[0], c.phase_steps[1], self.hardware.describe())
         last_eval: dict[str, Any] | None = None
@@ -333,7 +358,7 @@ class Trainer:
                 rate = (step - tick_step) * c.batch_size / max(now - tick, 1e-9)
                 tick, tick_step = now, step
                 self._log_scalars(writer, step, values, rate)
-            progbar.update(step, [("loss", values["generator"]), ("img/s", rate), ("phase", self.phase(step - 1))])
+            progress.update(step, values["generator"], rate, self.phase(step - 1))
             if step % c.image_every == 0 or step == c.steps:
                 self._log_images(writer, step, eval_data)
             if eval_data is not None and (step % c.eval_every == 0 or step == c.steps):

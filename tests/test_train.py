@@ -267,3 +267,15 @@ def test_export_is_the_best_checkpoint_and_resume_continues_from_the_latest(tiny
     latest = str(tmp_path / "latest")
     assert export_main(["--model-dir", model_dir, "--output", latest, "--checkpoint", "latest"]) == 0
     assert read_metadata(latest)["step"] == 6
+
+
+def test_progress_is_a_plain_line_at_most_every_interval_where_output_is_not_a_terminal():
+    import io
+    from model.train import Progress
+
+    stream = io.StringIO()
+    progress = Progress(0, 5, every_seconds=3600, stream=stream)
+    for step in range(1, 6):
+        progress.update(step, 0.5, 10.0, 1)
+    assert "\r" not in stream.getvalue()
+    assert stream.getvalue().splitlines() == ["step 5/5: loss 0.5000, 10.0 images/s, phase 1, ETA 0m00s"]
