@@ -29,6 +29,7 @@ truth, is the Beam job `pipelines.inpaint`.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import logging
 import os
@@ -117,16 +118,22 @@ class PerceptualMetrics:
             self.settings = {"vgg_feature": weights.source}
         self.settings["lpips"] = f"LPIPS(VGG) v0.1, weights of {LPIPS_PACKAGE}; whole image against the original"
 
-    def __call__(self, outputs: np.ndarray, originals: np.ndarray) -> list[dict[str, float | None]]:
-        """Per image of the (N,S,S,3) uint8 batches, {"lpips": .., "vgg_feature": .. or None}."""
-        lpips = self.lpips(outputs, originals).numpy()
+    def __call__(self, outputs: dict[str, np.ndarray], originals: np.ndarray) -> dict[str, list[dict[str, float | None]]]:
+        """Per method and image of the (N,S,S,3) uint8 batches, {"lpips": .., "vgg_feature": .. or None}.
+
+        The originals go through LPIPS's network once for all the methods."""
+        names = list(outputs)
+        lpips = self.lpips.to_reference(originals, np.stack([outputs[name] for name in names])).numpy()
+        scores = {name: [{"lpips": float(d), "vgg_feature": None} for d in lpips[i]] for i, name in enumerate(names)}
         if self.vgg is None:
-            return [{"lpips": float(d), "vgg_feature": None} for d in lpips]
+            return scores
         top, left, bottom, right = self.geometry.patch_box
-        patches = [tf.constant(batch[:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
-                   for batch in (outputs, originals)]
-        features = vgg_feature_distance(self.vgg, *patches).numpy()
-        return [{"lpips": float(d), "vgg_feature": float(f)} for d, f in zip(lpips, features)]
+        truth = tf.constant(originals[:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
+        for name in names:
+            predicted = tf.constant(outputs[name][:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
+            for row, distance in zip(scores[name], vgg_feature_distance(self.vgg, predicted, truth).numpy()):
+                row["vgg_feature"] = float(distance)
+        return scores
 
 
 def held_out_split(data_dir: str) -> str:
@@ -158,13 +165,15 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
     samples: list[dict[str, Any]] = []
     sampled_keys: set[str] = set()
     count, started = 0, time.monotonic()
-    with open(os.path.join(output_dir, PER_IMAGE), "w") as per_image:
+    with open(os.path.join(output_dir, PER_IMAGE), "w") as per_image, \
+            concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
         for masked, originals, keys in read_eval_images(data_dir, split, geometry, batch_size, max_images):
-            filled = [run_baselines(m, geometry, radius, baselines) for m in masked]
+            # OpenCV and scikit-image release the GIL: the baselines of a batch fill on every core.
+            filled = list(pool.map(lambda m: run_baselines(m, geometry, radius, baselines), masked))
             outputs = {name: np.stack([f[name] for f in filled]) for name in baselines}
             if "model" in labels:
                 outputs["model"] = inpainter(images=tf.constant(masked))["inpainted"].numpy()
-            scored = {name: perceptual(outputs[name], originals) for name in labels}
+            scored = perceptual(outputs, originals)
             for i, key in enumerate(keys):
                 scores = {name: {**inpainting_metrics(outputs[name][i], originals[i], geometry),
                                  "perceptual": scored[name][i]} for name in labels}

