@@ -8,7 +8,8 @@ with the measured recipe plus the variant's options, seed by seed (variants alte
 seed, so a machine that slows down mid-run slows all of them alike). Every run is scored by
 `python -m model.evaluate` on a split that neither training nor checkpoint selection saw (`test`):
 its export (the best eval-split checkpoint) and its last checkpoint, so a comparison "at equal
-steps" is there too. The classical baselines are scored once on the same split. The table gives each
+steps" is there too. A run's scores are kept in its `bench.json`: a rerun with more variants or
+seeds trains and scores only what is missing. The classical baselines are scored once on the same split. The table gives each
 variant's mean over the seeds and its difference to the first variant, seed by seed.
 
 A variant `VARIANT@NAME` trains on the records of `--train-data NAME=DIR` instead (another crop
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--output", default="runs/quality")
     parser.add_argument("--train-data", action="append", default=[], metavar="NAME=DIR",
                         help="other training records, for variants named VARIANT@NAME")
+    parser.add_argument("--one-seed", default="", help="comma-separated variants to run with the first seed only")
     parser.add_argument("--train-args", default="--bottleneck 1000 --width 32",
                         help="options every run gets (the demo network by default)")
     args = parser.parse_args(argv)
@@ -100,30 +102,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = [int(s) for s in args.seeds.split(",")]
     os.makedirs(args.output, exist_ok=True)
 
+    one_seed = set(args.one_seed.split(",")) if args.one_seed else set()
     results: dict[str, dict[int, dict[str, Any]]] = {v: {} for v in variants}
     for seed in seeds:
         for variant in variants:
+            if variant in one_seed and seed != seeds[0]:
+                continue
             name = f"{variant}-seed{seed}"
             model_dir = os.path.join(args.output, name)
+            scored = os.path.join(model_dir, "bench.json")
+            if os.path.exists(scored):  # a run an earlier invocation finished and scored
+                with open(scored) as f:
+                    results[variant][seed] = json.load(f)
+                print(f"{name}: reused from {scored}", flush=True)
+                continue
             recipe, _, data_name = variant.partition("@")
             seconds = run(["model.train", "--data", train_data.get(data_name, args.data), "--model-dir", model_dir,
                            "--seed", str(seed), "--eval-every", str(args.eval_every), *args.train_args.split(),
                            *train_args(recipe, args.steps, args.batch_size)], model_dir + ".train.log")
-            last = os.path.join(model_dir, "export-latest")
-            run(["model.export", "--model-dir", model_dir, "--output", last, "--checkpoint", "latest"],
-                model_dir + ".export.log")
             best = score(os.path.join(model_dir, "export"), args.data, args.split,
                          os.path.join(model_dir, f"{args.split}-best"), "model")
-            at_last = score(last, args.data, args.split, os.path.join(model_dir, f"{args.split}-last"), "model")
+            at_last = best
+            if best["model_metadata"]["step"] != best["model_metadata"]["trained_steps"]:
+                last = os.path.join(model_dir, "export-latest")
+                run(["model.export", "--model-dir", model_dir, "--output", last, "--checkpoint", "latest"],
+                    model_dir + ".export.log")
+                at_last = score(last, args.data, args.split, os.path.join(model_dir, f"{args.split}-last"), "model")
             results[variant][seed] = {
                 "train_seconds": seconds, "best_step": best["model_metadata"]["step"],
                 "best": row(best["methods"], "model"), "last": row(at_last["methods"], "model"),
                 "count": best["count"]}
+            with open(scored, "w") as f:
+                json.dump(results[variant][seed], f)
             print(f"{name}: trained in {seconds:.0f} s, best eval step {results[variant][seed]['best_step']}; "
                   f"{args.split} best {formatted(results[variant][seed]['best'])}, "
                   f"last {formatted(results[variant][seed]['last'])}", flush=True)
-    reference = score(os.path.join(args.output, f"{variants[0]}-seed{seeds[0]}", "export"), args.data, args.split,
-                      os.path.join(args.output, "baselines"), BASELINE_METHODS)
+    baselines = os.path.join(args.output, "baselines")
+    if os.path.exists(os.path.join(baselines, "metrics.json")):
+        with open(os.path.join(baselines, "metrics.json")) as f:
+            reference = json.load(f)
+    else:
+        reference = score(os.path.join(args.output, f"{variants[0]}-seed{seeds[0]}", "export"), args.data,
+                          args.split, baselines, BASELINE_METHODS)
 
     count = reference["count"]
     print(f"\n{args.split} split, {count} crops never used for training or checkpoint selection; "
@@ -135,10 +155,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"  -- {checkpoint} checkpoint, mean over seeds; [difference to {variants[0]}, per seed]")
         for variant in variants:
             runs = results[variant]
-            mean = [statistics.fmean(runs[s][checkpoint][i] for s in seeds) for i in range(len(COLUMNS))]
-            line = f"  {variant:34s} {formatted(mean)}"
+            ran = sorted(runs)
+            mean = [statistics.fmean(runs[s][checkpoint][i] for s in ran) for i in range(len(COLUMNS))]
+            label = variant if len(ran) == len(seeds) else f"{variant} (seed {ran[0]} only)"
+            line = f"  {label:34s} {formatted(mean)}"
             if variant != variants[0]:
-                deltas = [[runs[s][checkpoint][i] - results[variants[0]][s][checkpoint][i] for s in seeds]
+                deltas = [[runs[s][checkpoint][i] - results[variants[0]][s][checkpoint][i] for s in ran]
                           for i in range(len(COLUMNS))]
                 line += "   [" + "; ".join(f"{HEADERS[i]} " + "/".join(f"{d:+.3f}" for d in deltas[i])
                                          for i in range(len(COLUMNS))) + "]"
