@@ -26,9 +26,9 @@ STEPS      ?= 300
 BATCH      ?= 32
 BOTTLENECK ?= 4000
 WIDTH      ?= 64
-# The demo trains a narrower network (bench/RESULTS.md: it scores like the paper's on held-out
-# photos and trains 2.6x faster on a CPU) for a budget of about 15 minutes of training on a 2-core
-# CPU with AMX (bfloat16); DEMO_STEPS raises it.
+# The demo trains a narrower network (bench/RESULTS.md: it scored like the paper's on held-out
+# photos in a GPU study and trains 2.6x faster on a CPU) for about 12 minutes of training on a
+# 2-core CPU with AMX (bfloat16; held-out quality peaks after about 2,500 steps); DEMO_STEPS raises it.
 DEMO_STEPS ?= 2400
 DEMO_BOTTLENECK ?= 1000
 DEMO_WIDTH ?= 32

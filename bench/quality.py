@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if variant != variants[0]:
                 deltas = [[runs[s][checkpoint][i] - results[variants[0]][s][checkpoint][i] for s in ran]
                           for i in range(len(COLUMNS))]
-                line += "   [" + "; ".join(f"{HEADERS[i]} " + "/".join(f"{d:+.3f}" for d in deltas[i])
+                scale = [100 if metric == "l1" else 1 for _, metric, _ in COLUMNS]  # L1 in % like its column
+                line += "   [" + "; ".join(f"{HEADERS[i]} " + "/".join(f"{scale[i] * d:+.3f}" for d in deltas[i])
                                          for i in range(len(COLUMNS))) + "]"
             print(line)
     summary = {"split": args.split, "count": count, "steps": args.steps, "batch_size": args.batch_size,
