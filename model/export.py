@@ -32,6 +32,7 @@ SELECTION_METRIC = "eval-split hole PSNR"
 SELECTION_REASON = ("held-out quality peaks early and then falls while the training loss keeps falling; "
                     "PSNR is the hole metric the published context-encoder figures quote, it ranks "
                     "checkpoints as L1 does, and it costs no extra network at every evaluation")
+LATEST_REASON = "the latest was asked for, or none was selected (no eval split, or --no-select-best)"
 
 
 def to_unit_range(images: tf.Tensor) -> tf.Tensor:
@@ -165,7 +166,7 @@ def selection_summary(model_dir: str, step: int, selected: bool) -> dict[str, An
     last = max(by_step.values(), key=lambda e: e["step"]) if by_step else None
     return {
         "by": SELECTION_METRIC if selected else "latest checkpoint",
-        "why": SELECTION_REASON if selected else "no best checkpoint selected (no eval split, or selection off)",
+        "why": SELECTION_REASON if selected else LATEST_REASON,
         "step": step,
         "hole": by_step[step]["hole"] if step in by_step else None,
         "last_step": last["step"] if last else None,
