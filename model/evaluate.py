@@ -43,9 +43,10 @@ from PIL import Image
 
 from model.baselines import DEFAULT_RADIUS, LABELS as BASELINE_LABELS, run_baselines
 from model.export import load_inpainter, read_metadata
+from model.losses import feature_distances
 from model.lpips import PACKAGE as LPIPS_PACKAGE, Lpips
 from model.metrics import inpainting_metrics, mean_metrics
-from model.vgg import build_vgg_features, vgg_features
+from model.vgg import build_vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
 from tfrecords.geometry import Geometry, unmask
 from tfrecords.schema import parse_examples
@@ -87,18 +88,6 @@ def read_eval_images(data_dir: str, split: str, geometry: Geometry, batch_size: 
         yield masked, originals, keys
 
 
-def vgg_feature_distance(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:
-    """(N,) distances: for each image alone, `model.losses.feature_loss(vgg, predicted[i:i+1],
-    truth[i:i+1])` (images in [-1, 1]), from one batched pass of the network."""
-    features = vgg_features(vgg, tf.concat([predicted, truth], axis=0))
-    n = tf.shape(predicted)[0]
-    total = tf.zeros([n], tf.float32)
-    for f in features:
-        scale = tf.reduce_mean(tf.square(f[n:]), axis=[1, 2, 3]) + 1e-3
-        total += tf.reduce_mean(tf.square(f[:n] - f[n:]), axis=[1, 2, 3]) / scale
-    return total
-
-
 class PerceptualMetrics:
     """LPIPS of whole images and the VGG feature distance of their patches; each network built once."""
 
@@ -131,7 +120,7 @@ class PerceptualMetrics:
         truth = tf.constant(originals[:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
         for name in names:
             predicted = tf.constant(outputs[name][:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
-            for row, distance in zip(scores[name], vgg_feature_distance(self.vgg, predicted, truth).numpy()):
+            for row, distance in zip(scores[name], feature_distances(self.vgg, predicted, truth).numpy()):
                 row["vgg_feature"] = float(distance)
         return scores
 

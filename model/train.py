@@ -304,10 +304,13 @@ class Trainer:
         metadata = read_metadata(export)
         return metadata.get("trained_steps", metadata.get("step")) == int(self.step)
 
+    @property
+    def _best_file(self) -> str:
+        return os.path.join(self.model_dir, layout.BEST_CHECKPOINT, "best.json")
+
     def best_so_far(self) -> dict[str, Any] | None:
         """{step, score} of the best checkpoint saved so far, or None."""
-        path = os.path.join(self.model_dir, layout.BEST_CHECKPOINT, "best.json")
-        return _read_json(path) if tf.io.gfile.exists(path) else None
+        return _read_json(self._best_file) if tf.io.gfile.exists(self._best_file) else None
 
     def keep_if_best(self, result: dict[str, Any], step: int) -> bool:
         """Saves the generator as the best checkpoint when this evaluation beats every earlier one."""
@@ -316,8 +319,7 @@ class Trainer:
         if best is not None and best["score"] >= score:
             return False
         self.best_manager.save(checkpoint_number=step)
-        _write_json(os.path.join(self.model_dir, layout.BEST_CHECKPOINT, "best.json"),
-                    {"step": step, "score": score, "metric": SELECTION_METRIC})
+        _write_json(self._best_file, {"step": step, "score": score, "metric": SELECTION_METRIC})
         logging.info("step %d is the best so far (%s %.2f dB%s): kept in %s", step, SELECTION_METRIC, score,
                      f", was {best['score']:.2f} at step {best['step']}" if best else "",
                      layout.BEST_CHECKPOINT)

