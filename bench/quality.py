@@ -9,8 +9,9 @@ seed, so a machine that slows down mid-run slows all of them alike). Every run i
 `python -m model.evaluate` on a split that neither training nor checkpoint selection saw (`test`):
 its export (the best eval-split checkpoint) and its last checkpoint, so a comparison "at equal
 steps" is there too. A run's scores are kept in its `bench.json`: a rerun with more variants or
-seeds trains and scores only what is missing. The classical baselines are scored once on the same split. The table gives each
-variant's mean over the seeds and its difference to the first variant, seed by seed.
+seeds trains and scores only what is missing. The classical baselines are scored once on the same
+split. The table gives each variant's mean over the seeds and its difference to the first variant,
+seed by seed.
 
 A variant `VARIANT@NAME` trains on the records of `--train-data NAME=DIR` instead (another crop
 count or scale range of the same photos, preprocessed with the same split fractions so the photos
@@ -27,30 +28,32 @@ import sys
 import time
 from typing import Any
 
-# name: (what it changes, model.train options)
+
+def _with_steps(*options: str):
+    return lambda steps: [*options, "--steps", str(steps)]
+
+
+# name: (what it changes, the model.train options for a step budget)
 VARIANTS = {
-    "measured": ("the default recipe: structural loss, resize-conv decoder, colour jitter", []),
-    "pixel_only": ("no VGG feature loss (lambda_feat 0): the pixel loss alone", ["--lambda-feat", "0"]),
-    "transpose": ("the paper's transposed-convolution decoder", ["--upsampling", "transpose"]),
-    "no_jitter": ("no colour jitter", ["--color-jitter", "0", "--grayscale-fraction", "0"]),
-    "feature_0.1": ("feature-loss weight 0.1", ["--lambda-feat", "0.1"]),
+    "measured": ("the default recipe: structural loss, resize-conv decoder, colour jitter", _with_steps()),
+    "pixel_only": ("no VGG feature loss (lambda_feat 0): the pixel loss alone", _with_steps("--lambda-feat", "0")),
+    "transpose": ("the paper's transposed-convolution decoder", _with_steps("--upsampling", "transpose")),
+    "no_jitter": ("no colour jitter", _with_steps("--color-jitter", "0", "--grayscale-fraction", "0")),
+    "feature_0.1": ("feature-loss weight 0.1", _with_steps("--lambda-feat", "0.1")),
     "adversarial": ("the paper's schedule: the last 1/6 of the steps joint with the adversarial loss "
-                    "(weight 0.001, D at lr 2e-5)", ["--recipe-adversarial"]),
-    "paper": ("the paper's recipe (--recipe paper) at the same batch size", ["--recipe", "paper"]),
+                    "(weight 0.001, D at lr 2e-5)",
+                    lambda steps: ["--phase-steps", f"{steps - steps // 6},{steps // 6}"]),
+    "paper": ("the paper's recipe (--recipe paper) at the same batch size", _with_steps("--recipe", "paper")),
 }
-# (metrics.json region, metric, higher is better)
-COLUMNS = (("hole", "psnr", True), ("hole", "l1", False), ("hole", "ssim", True),
-           ("perceptual", "lpips", False), ("perceptual", "vgg_feature", False))
+# (metrics.json region, metric) of each column
+COLUMNS = (("hole", "psnr"), ("hole", "l1"), ("hole", "ssim"), ("perceptual", "lpips"),
+           ("perceptual", "vgg_feature"))
 HEADERS = ("PSNR dB", "L1 %", "SSIM", "LPIPS", "VGG dist")
 BASELINE_METHODS = "mean_fill,telea,navier_stokes,biharmonic,fsr"
 
 
 def train_args(variant: str, steps: int, batch_size: int) -> list[str]:
-    options = VARIANTS[variant][1]
-    if options == ["--recipe-adversarial"]:
-        joint = steps // 6
-        return ["--phase-steps", f"{steps - joint},{joint}", "--batch-size", str(batch_size)]
-    return [*options, "--steps", str(steps), "--batch-size", str(batch_size)]
+    return [*VARIANTS[variant][1](steps), "--batch-size", str(batch_size)]
 
 
 def run(command: list[str], log: str) -> float:
@@ -69,7 +72,7 @@ def score(model: str, data: str, split: str, output: str, methods: str) -> dict[
 
 
 def row(methods: dict[str, Any], name: str) -> list[float]:
-    return [methods[name][region][metric] for region, metric, _ in COLUMNS]
+    return [methods[name][region][metric] for region, metric in COLUMNS]
 
 
 def formatted(values: list[float]) -> str:
@@ -162,12 +165,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if variant != variants[0]:
                 deltas = [[runs[s][checkpoint][i] - results[variants[0]][s][checkpoint][i] for s in ran]
                           for i in range(len(COLUMNS))]
-                scale = [100 if metric == "l1" else 1 for _, metric, _ in COLUMNS]  # L1 in % like its column
+                scale = [100 if metric == "l1" else 1 for _, metric in COLUMNS]  # L1 in % like its column
                 line += "   [" + "; ".join(f"{HEADERS[i]} " + "/".join(f"{scale[i] * d:+.3f}" for d in deltas[i])
                                          for i in range(len(COLUMNS))) + "]"
             print(line)
     summary = {"split": args.split, "count": count, "steps": args.steps, "batch_size": args.batch_size,
-               "seeds": seeds, "columns": [f"{r}/{m}" for r, m, _ in COLUMNS],
+               "seeds": seeds, "columns": [f"{r}/{m}" for r, m in COLUMNS],
                "variants": {v: {"what": VARIANTS[v.split("@")[0]][0], "train_data": train_data.get(v.partition("@")[2], args.data),
                                 "runs": {str(s): r for s, r in results[v].items()}} for v in variants},
                "baselines": {n: row(reference["methods"], n) for n in BASELINE_METHODS.split(",")}}
