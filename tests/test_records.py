@@ -141,3 +141,53 @@ def test_shards_of_per_record_gzip_members_read_as_one_gzip_stream(tmp_path):
     write_shard(empty, [])
     assert gzip.decompress(open(empty, "rb").read()) == b""
     assert list(tf.data.TFRecordDataset(empty, compression_type="GZIP")) == []
+
+
+def box_mask(size: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    top, left, bottom, right = box
+    mask[top:bottom, left:right] = 255
+    return mask
+
+
+def test_records_with_a_hole_anywhere_round_trip_bit_exactly_in_numpy_and_tf():
+    g = Geometry()
+    image = photo(128, seed=4)
+    mask = box_mask(128, (5, 70, 40, 120))
+    rec = Record.from_image(image, g, key="k", source_uri="/p.png", crop_index=2, mask=mask, kind="boxes")
+    assert (rec.masked[mask == 255] == g.fill_rgb).all() and np.array_equal(rec.masked[mask == 0], image[mask == 0])
+    back = Record.parse(rec.serialize())
+    assert np.array_equal(back.original(), image) and np.array_equal(back.mask, mask)
+    assert back.kind == "boxes" and back.patch is None and back.has_truth
+    batch = parse_examples(tf.constant([rec.serialize()] * 2), g, layout="anywhere")
+    assert np.array_equal(batch["original"][1].numpy(), image)
+    assert np.array_equal(batch["mask"][0, :, :, 0].numpy(), mask == 255)
+    assert batch["kind"].numpy().tolist() == [b"boxes"] * 2
+
+
+def test_centre_records_carry_their_mask_and_version_1_records_still_read():
+    g = Geometry()
+    image = photo(128, seed=5)
+    rec = Record.from_image(image, g, key="k")
+    values = rec.features()
+    assert values[record.VERSION] == [2] and values[record.HOLE_KIND] == [b"center"]
+    assert np.array_equal(np.frombuffer(values[record.MASK][0], np.uint8).reshape(128, 128), record.masks.centre_mask(g))
+    # A version 1 record: no mask, no kind, no whole truth.
+    v1 = {k: v for k, v in values.items() if k not in (record.MASK, record.TRUTH, record.HOLE_KIND)}
+    v1[record.VERSION] = [1]
+    old = Record.from_features(v1)
+    assert np.array_equal(old.original(), image) and np.array_equal(old.mask, record.masks.centre_mask(g))
+    assert old.kind == "center"
+    old_bytes = Record(old.masked, g, "k", patch=old.patch).serialize()  # v2 writer, same content
+    assert Record.parse(old_bytes).kind == "center"
+
+
+@pytest.mark.parametrize("mask, message", [
+    (np.zeros((128, 128), np.uint8), "no hole"),
+    (np.full((128, 128), 255, np.uint8), "all hole"),
+    (np.full((128, 128), 7, np.uint8), "0 or 255"),
+    (np.zeros((64, 64), np.uint8), "mask"),
+])
+def test_invalid_masks_are_refused(mask, message):
+    with pytest.raises(ValueError, match=message):
+        Record.from_image(photo(128), Geometry(), key="k", mask=mask, kind="user")

@@ -62,3 +62,9 @@ def read_manifest(directory: str) -> dict[str, Any]:
             return json.loads(f.read())
     except (OSError, IOError) as e:
         raise FileNotFoundError(f"no {MANIFEST} in {directory}: run the preprocess stage first") from e
+
+
+def hole_layout(manifest: dict[str, Any]) -> str:
+    """The data set's hole layout (tfrecords/masks.py): `holes.layout`, "center" for manifests written
+    before holes could be anywhere."""
+    return manifest.get("holes", {}).get("layout", "center")
