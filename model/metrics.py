@@ -25,6 +25,12 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """Mean SSIM of two float (H,W,C) images: `skimage.metrics.structural_similarity(a, b,
     channel_axis=-1, data_range=data_range)`, with every channel filtered in one call."""
+    pad = (SSIM_WINDOW - 1) // 2  # windows that reach past the border are left out, as skimage does
+    return float(ssim_map(a, b, data_range)[pad:-pad, pad:-pad].mean(dtype=np.float64))
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> np.ndarray:
+    """The (H,W) SSIM map of two float (H,W,C) images, averaged over channels."""
     window = (SSIM_WINDOW, SSIM_WINDOW, 1)
     count = SSIM_WINDOW**2
     cov_norm = count / (count - 1)  # sample covariance
@@ -34,8 +40,7 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     vxy = cov_norm * (uniform_filter(a * b, window) - ux * uy)
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    pad = (SSIM_WINDOW - 1) // 2  # windows that reach past the border are left out, as skimage does
-    return float(s[pad:-pad, pad:-pad].mean(dtype=np.float64))
+    return s.mean(axis=-1)
 
 
 def region_metrics(predicted: np.ndarray, truth: np.ndarray, box: Box) -> dict[str, float]:
@@ -68,3 +73,24 @@ def mean_metrics(per_image: Iterable[Mapping[str, Mapping[str, float]]]) -> dict
         out[region] = {name: float(np.mean([r[region][name] for r in rows])) for name in NAMES}
     out["count"] = len(rows)  # type: ignore[assignment]
     return out
+
+
+def masked_metrics(predicted: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """PSNR, L1, L2 over the hole pixels of an (H,W) mask (non-zero = hole) and SSIM averaged over
+    the hole pixels of the SSIM map (windows reaching past the image border left out, as `ssim`
+    does), for uint8 (H,W,3) images: the hole metrics of holes of any shape."""
+    if predicted.shape != truth.shape or mask.shape != truth.shape[:2]:
+        raise ValueError(f"shapes differ: {predicted.shape}, {truth.shape}, mask {mask.shape}")
+    hole = mask > 0
+    if not hole.any():
+        raise ValueError("the mask has no hole pixel")
+    a, b = predicted.astype(np.float64), truth.astype(np.float64)
+    diff = (a[hole] - b[hole]) / 255.0
+    mse = float(np.mean(diff**2))
+    psnr = MAX_PSNR_DB if mse == 0 else min(MAX_PSNR_DB, 10.0 * np.log10(1.0 / mse))
+    pad = (SSIM_WINDOW - 1) // 2
+    inner = np.zeros_like(hole)
+    inner[pad:-pad, pad:-pad] = True
+    where = hole & inner if (hole & inner).any() else hole
+    return {"psnr": float(psnr), "ssim": float(ssim_map(a, b)[where].mean(dtype=np.float64)),
+            "l1": float(np.mean(np.abs(diff))), "l2": mse}

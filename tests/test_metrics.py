@@ -98,3 +98,20 @@ def test_mean_metrics_averages_and_counts():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shapes differ"):
         region_metrics(np.zeros((128, 128, 3), np.uint8), np.zeros((64, 64, 3), np.uint8), G.hole_box)
+
+
+def test_masked_metrics_on_a_box_mask_equal_the_box_metrics_and_ignore_the_context():
+    from model.metrics import masked_metrics, region_metrics
+
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    predicted = truth.copy()
+    predicted[10:40, 20:50] = rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[10:40, 20:50] = 255
+    ours, box = masked_metrics(predicted, truth, mask), region_metrics(predicted, truth, (10, 20, 40, 50))
+    for name in ("psnr", "l1", "l2"):
+        assert ours[name] == pytest.approx(box[name])
+    assert ours["ssim"] < 0.2
+    predicted[0:5] = 0  # outside the hole: no effect
+    assert masked_metrics(predicted, truth, mask) == ours
