@@ -1,0 +1,87 @@
+"""Keeps TensorFlow's start-up notices out of the project's commands' stderr.
+
+Every TensorFlow process prints, before its logging is set up and whatever TF_CPP_MIN_LOG_LEVEL
+says, that oneDNN is on (the project turns it on: model/__init__.py), which CPU instructions it
+could have been built for, and, on a machine without an NVIDIA driver, `Could not find cuda
+drivers` and an `E0000 ... failed call to cuInit` line that reads like a failure. `install()` drops
+exactly those lines and lets everything else through:
+- a filter process reads the process's stderr (file descriptor 2, where TensorFlow's C++ code
+  writes) through a pipe and copies every other line to the real stderr as it comes; being a
+  process of its own, it still drains the pipe if this one dies, so a crash's last words are kept;
+- the CUDA lines are dropped only where no NVIDIA driver is loaded: with a GPU they are news;
+- TensorFlow's C++ INFO lines after start-up (TF_CPP_MIN_LOG_LEVEL 1 unless set) and its Python
+  INFO lines (checkpoint timings) go too; warnings and errors stay.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import subprocess
+import sys
+
+NVIDIA_DRIVER = "/proc/driver/nvidia/version"
+ALWAYS = (
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"I0000 .* port\.cc:\d+\] oneDNN custom operations are on",
+    r"I0000 .* cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
+    r"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags",
+)
+WITHOUT_DRIVER = (
+    r"I0000 .* cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine",
+    r"E0000 .* cuda_platform\.cc:\d+\] failed call to cuInit",
+)
+# The filter: stdin lines to stderr, unless they match; unbuffered both ways.
+_FILTER = ("import re, sys\n"
+           "noise = re.compile(sys.argv[1])\n"
+           "out = sys.stderr.buffer\n"
+           "for line in sys.stdin.buffer:\n"
+           "    if not noise.match(line.decode(errors='replace')):\n"
+           "        out.write(line); out.flush()\n")
+
+
+def noise_pattern(has_driver: bool) -> str:
+    """The regular expression of the lines `install` drops (matched at a line's start)."""
+    return "|".join(f"(?:{p})" for p in ALWAYS + (() if has_driver else WITHOUT_DRIVER))
+
+
+def install() -> None:
+    """Filters this process's stderr; call before TensorFlow is imported. Once per process."""
+    if os.environ.get("INPAINTING_QUIET") == "0" or getattr(install, "done", False):
+        return
+    install.done = True
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    try:
+        sys.stderr.flush()
+        read, write = os.pipe()
+        process = subprocess.Popen([sys.executable, "-I", "-c", _FILTER, noise_pattern(os.path.exists(NVIDIA_DRIVER))],
+                                   stdin=read, stdout=subprocess.DEVNULL, close_fds=True)
+    except OSError:  # no filter: the notices show, nothing else changes
+        return
+    original = os.dup(2)
+    os.dup2(write, 2)
+    os.close(read)
+    os.close(write)
+
+    def finish() -> None:
+        sys.stderr.flush()
+        os.dup2(original, 2)  # the pipe's last writer closes: the filter drains it and exits
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    atexit.register(finish)
+
+
+def is_command() -> bool:
+    """Whether this process is `python -m PACKAGE.MODULE` still importing the package: Python sets
+    sys.argv[0] to "-m" while it locates the module it is asked to run."""
+    return bool(sys.argv) and sys.argv[0] == "-m" and re.fullmatch(r"(model|pipelines)\..+", _module_asked() or "") is not None
+
+
+def _module_asked() -> str | None:
+    args = sys.orig_argv if hasattr(sys, "orig_argv") else []
+    return args[args.index("-m") + 1] if "-m" in args[:-1] else None
