@@ -1,7 +1,8 @@
 """Classical inpainting baselines that any user can run, on the same masked uint8 images as the model.
 
-Each baseline takes a masked (S,S,3) uint8 image and its geometry and returns the whole inpainted
-uint8 image; only the hole differs from the input.
+Each baseline takes a masked (H,W,3) uint8 image and its (H,W) hole mask (non-zero = hole, any
+shape: the centre box of `tfrecords.masks.centre_mask`, boxes, strokes, a user's mask) and returns
+the whole inpainted uint8 image; only the hole differs from the input.
 
 - `mean_fill`: the hole painted with the mean colour of the image's own visible context. The
   geometry's fill colour (the training set's mean, what the network sees in the hole) is a constant
@@ -27,13 +28,9 @@ uint8 image; only the hole differs from the input.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
-
-from tfrecords.geometry import Geometry
 
 DEFAULT_RADIUS = 5
 
@@ -46,49 +43,36 @@ LABELS = {
     "fsr": "OpenCV FSR (fast)",
 }
 
-Baseline = Callable[[np.ndarray, Geometry], np.ndarray]
 
-
-def hole_mask(geometry: Geometry) -> np.ndarray:
-    """A (S,S) uint8 mask, 255 inside the hole, as `cv2.inpaint` wants it."""
-    mask = np.zeros((geometry.image_size, geometry.image_size), np.uint8)
-    top, left, bottom, right = geometry.hole_box
-    mask[top:bottom, left:right] = 255
-    return mask
-
-
-def mean_fill(masked: np.ndarray, geometry: Geometry) -> np.ndarray:
+def mean_fill(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The hole painted with the mean colour of the visible pixels."""
-    _check(masked, geometry)
-    visible = hole_mask(geometry) == 0
-    colour = np.round(masked[visible].reshape(-1, 3).mean(axis=0)).astype(np.uint8)
+    hole = _check(masked, mask)
+    colour = np.round(masked[~hole].mean(axis=0)).astype(np.uint8)
     out = masked.copy()
-    out[~visible] = colour
+    out[hole] = colour
     return out
 
 
-def telea(masked: np.ndarray, geometry: Geometry, radius: int = DEFAULT_RADIUS) -> np.ndarray:
+def telea(masked: np.ndarray, mask: np.ndarray, radius: int = DEFAULT_RADIUS) -> np.ndarray:
     """OpenCV's fast marching inpainting (Telea 2004)."""
-    return _opencv(masked, geometry, radius, cv2.INPAINT_TELEA)
+    return _opencv(masked, mask, radius, cv2.INPAINT_TELEA)
 
 
-def navier_stokes(masked: np.ndarray, geometry: Geometry, radius: int = DEFAULT_RADIUS) -> np.ndarray:
+def navier_stokes(masked: np.ndarray, mask: np.ndarray, radius: int = DEFAULT_RADIUS) -> np.ndarray:
     """OpenCV's fluid-dynamics inpainting (Bertalmio, Bertozzi, Sapiro 2001)."""
-    return _opencv(masked, geometry, radius, cv2.INPAINT_NS)
+    return _opencv(masked, mask, radius, cv2.INPAINT_NS)
 
 
-def biharmonic(masked: np.ndarray, geometry: Geometry) -> np.ndarray:
+def biharmonic(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The biharmonic function that continues the context into the hole, per channel."""
-    _check(masked, geometry)
-    hole = hole_mask(geometry) > 0
+    hole = _check(masked, mask)
     painted = inpaint_biharmonic(masked, hole, channel_axis=-1)  # float in [0, 1]
     return _paste(masked, np.clip(np.round(painted * 255.0), 0, 255).astype(np.uint8), hole)
 
 
-def fsr(masked: np.ndarray, geometry: Geometry) -> np.ndarray:
+def fsr(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """OpenCV's Frequency Selective Reconstruction, fast profile."""
-    _check(masked, geometry)
-    hole = hole_mask(geometry) > 0
+    hole = _check(masked, mask)
     # xphoto's mask is the opposite of cv2.inpaint's: non-zero marks a known pixel. FSR models
     # luma and chroma apart after a BGR -> YCrCb conversion, so it wants BGR.
     known = np.where(hole, 0, 255).astype(np.uint8)
@@ -98,27 +82,26 @@ def fsr(masked: np.ndarray, geometry: Geometry) -> np.ndarray:
     return _paste(masked, painted[..., ::-1], hole)
 
 
-def run_baselines(masked: np.ndarray, geometry: Geometry, radius: int = DEFAULT_RADIUS,
+def run_baselines(masked: np.ndarray, mask: np.ndarray, radius: int = DEFAULT_RADIUS,
                   names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Each baseline's inpainted image (all, or those in `names`), keyed like `LABELS`."""
     methods = {
-        "mean_fill": lambda: mean_fill(masked, geometry),
-        "telea": lambda: telea(masked, geometry, radius),
-        "navier_stokes": lambda: navier_stokes(masked, geometry, radius),
-        "biharmonic": lambda: biharmonic(masked, geometry),
-        "fsr": lambda: fsr(masked, geometry),
+        "mean_fill": lambda: mean_fill(masked, mask),
+        "telea": lambda: telea(masked, mask, radius),
+        "navier_stokes": lambda: navier_stokes(masked, mask, radius),
+        "biharmonic": lambda: biharmonic(masked, mask),
+        "fsr": lambda: fsr(masked, mask),
     }
     return {name: fill() for name, fill in methods.items() if names is None or name in names}
 
 
-def _opencv(masked: np.ndarray, geometry: Geometry, radius: int, method: int) -> np.ndarray:
-    _check(masked, geometry)
+def _opencv(masked: np.ndarray, mask: np.ndarray, radius: int, method: int) -> np.ndarray:
+    hole = _check(masked, mask)
     if radius < 1:
         raise ValueError(f"inpainting radius must be >= 1 px, got {radius}")
-    mask = hole_mask(geometry)
     # The channel order does not matter to cv2.inpaint: it treats the three channels alike.
-    painted = cv2.inpaint(np.ascontiguousarray(masked), mask, float(radius), method)
-    return _paste(masked, painted, mask > 0)
+    painted = cv2.inpaint(np.ascontiguousarray(masked), hole.astype(np.uint8) * 255, float(radius), method)
+    return _paste(masked, painted, hole)
 
 
 def _paste(masked: np.ndarray, painted: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -129,7 +112,13 @@ def _paste(masked: np.ndarray, painted: np.ndarray, hole: np.ndarray) -> np.ndar
     return out
 
 
-def _check(masked: np.ndarray, geometry: Geometry) -> None:
-    expected = (geometry.image_size, geometry.image_size, 3)
-    if masked.shape != expected or masked.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image of shape {expected}, got {masked.dtype} {masked.shape}")
+def _check(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The hole as a boolean (H,W) array, after checking the image and the mask agree."""
+    if masked.ndim != 3 or masked.shape[2] != 3 or masked.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 (H, W, 3) image, got {masked.dtype} {masked.shape}")
+    if mask.shape != masked.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match the image's {masked.shape[:2]}")
+    hole = mask > 0
+    if not hole.any() or hole.all():
+        raise ValueError("the mask has no hole" if not hole.any() else "the mask is all hole: no context to fill from")
+    return hole

@@ -49,6 +49,7 @@ from model.metrics import inpainting_metrics, mean_metrics
 from model.vgg import build_vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
 from tfrecords.geometry import Geometry, unmask
+from tfrecords.masks import centre_mask
 from tfrecords.schema import parse_examples
 from tfrecords.shards import read_manifest, split_files
 
@@ -149,6 +150,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
     baselines = tuple(name for name in labels if name in BASELINE_LABELS)
     inpainter, geometry = load_inpainter(model_dir)
     perceptual = PerceptualMetrics(geometry, vgg_weights)
+    centre = centre_mask(geometry)
     os.makedirs(os.path.join(output_dir, SAMPLES), exist_ok=True)
     per_method: dict[str, list[dict]] = {name: [] for name in labels}
     samples: list[dict[str, Any]] = []
@@ -158,7 +160,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
             concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
         for masked, originals, keys in read_eval_images(data_dir, split, geometry, batch_size, max_images):
             # OpenCV and scikit-image release the GIL: the baselines of a batch fill on every core.
-            filled = list(pool.map(lambda m: run_baselines(m, geometry, radius, baselines), masked))
+            filled = list(pool.map(lambda m: run_baselines(m, centre, radius, baselines), masked))
             outputs = {name: np.stack([f[name] for f in filled]) for name in baselines}
             if "model" in labels:
                 outputs["model"] = inpainter(images=tf.constant(masked))["inpainted"].numpy()
