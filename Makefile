@@ -8,14 +8,22 @@ PY         := $(VENV)/bin/python
 PIP        := $(VENV)/bin/pip
 STAMP      := $(VENV)/.bootstrapped
 
+# Holes: center (the paper's 56x56 centre hole), or generated anywhere in the crop: boxes, strokes,
+# mixed (preprocess --holes); MASKS=DIR takes users' own masks instead (a PNG per photo, same
+# relative path and stem). Holes other than the centre get their own data, run and output folders.
+HOLES      ?= center
+MASKS      ?=
+holes_tag   = $(if $(MASKS),-masks,$(if $(filter center,$(HOLES)),,-$(HOLES)))
+holes_arg   = $(if $(MASKS),--masks '$(MASKS)',--holes $(HOLES))
+
 # Paths; every stage defaults to the embedded sample photos.
 RAW        ?= data/raw
 INPUT      ?= $(RAW)
-DATA       ?= data/tfrecords
+DATA       ?= data/tfrecords$(holes_tag)
 OUTPUT     ?= $(DATA)
-RUN        ?= runs/default
+RUN        ?= runs/default$(holes_tag)
 MODEL      ?= $(RUN)/export
-INPAINTED  ?= data/inpainted
+INPAINTED  ?= data/inpainted$(holes_tag)
 VGG_NPZ    := data/weights/vgg16_imagenet_conv3_1.npz
 DEBIAN     ?= data/debian
 
@@ -90,7 +98,7 @@ test: bootstrap
 
 preprocess: bootstrap
 	$(PY) -m pipelines.preprocess --input '$(INPUT)' --output $(OUTPUT) --crops-per-image $(CROPS) \
-		$(runner_arg) $(BEAM_ARGS)
+		$(holes_arg) $(runner_arg) $(BEAM_ARGS)
 
 train: bootstrap
 	$(PY) -m model.train --data $(DATA) --model-dir $(RUN) --steps $(STEPS) --batch-size $(BATCH) \
@@ -110,17 +118,23 @@ report: bootstrap
 	$(PY) -m model.report --run $(RUN) --eval $(RUN)/eval --output $(RUN)/report
 
 # Every stage through the same target a user runs by hand; the report stage prints the headline.
+# It prints each stage's expected time on this machine first and the time each took at the end.
+timing      = $(RUN)/demo_timing.tsv
+timed       = start=$$(date +%s) && $(MAKE) --no-print-directory $(1) && $(PY) -m model.demo_timing took $(2) $$start --log $(timing)
 demo: bootstrap $(RAW)/.debian
-	@echo "==> [1/5] preprocess: $(RAW) -> $(DATA) (centre-masked TFRecords, $(CROPS) multi-scale crops per photo; train / eval / test splits by photo)"
-	$(MAKE) --no-print-directory preprocess
+	@$(PY) -m model.demo_timing plan --raw $(RAW) --crops $(CROPS) --steps $(DEMO_STEPS) --batch $(BATCH) \
+		--holes $(if $(MASKS),user,$(HOLES)) --log $(timing)
+	@echo "==> [1/5] preprocess: $(RAW) -> $(DATA) ($(if $(MASKS),holes from the masks in $(MASKS),$(HOLES) holes), $(CROPS) multi-scale crops per photo; train / eval / test splits by photo)"
+	@$(call timed,preprocess,preprocess)
 	@echo "==> [2/5] train $(DEMO_STEPS) steps (bottleneck $(DEMO_BOTTLENECK), width $(DEMO_WIDTH)) -> $(RUN) (exports the checkpoint with the best eval-split hole PSNR to $(RUN)/export)"
-	$(MAKE) --no-print-directory train STEPS=$(DEMO_STEPS) BOTTLENECK=$(DEMO_BOTTLENECK) WIDTH=$(DEMO_WIDTH)
+	@$(call timed,train STEPS=$(DEMO_STEPS) BOTTLENECK=$(DEMO_BOTTLENECK) WIDTH=$(DEMO_WIDTH),train)
 	@echo "==> [3/5] bulk inpaint the test split (photos neither training nor checkpoint selection saw) on Beam -> $(INPAINTED)"
-	$(MAKE) --no-print-directory inpaint
+	@$(call timed,inpaint,inpaint)
 	@echo "==> [4/5] evaluate the model on the test split against mean fill, OpenCV Telea, Navier-Stokes and FSR, scikit-image biharmonic (PSNR, SSIM, L1, LPIPS) -> $(RUN)/eval"
-	$(MAKE) --no-print-directory evaluate
+	@$(call timed,evaluate,evaluate)
 	@echo "==> [5/5] report -> $(RUN)/report"
-	$(MAKE) --no-print-directory report
+	@$(call timed,report,report)
+	@$(PY) -m model.demo_timing summary --log $(timing)
 
 bench: bootstrap
 	$(PY) -m bench.preprocess
