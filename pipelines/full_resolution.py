@@ -99,17 +99,25 @@ def paste_back(image: Image.Image, placement: Placement, patch: np.ndarray, geom
     Returns (H,W) for L, (H,W,C) otherwise; every pixel outside the hole is the input's.
     """
     pixels = np.array(image, dtype=np.uint8)
-    hole_rgb = _patch_on_hole(patch, placement, geometry)
-    top, left, bottom, right = placement.hole
-    if image.mode in ("L", "LA"):
-        grey = np.asarray(Image.fromarray(hole_rgb).convert("L"))
-        if image.mode == "L":
-            pixels[top:bottom, left:right] = grey
-        else:
-            pixels[top:bottom, left:right, 0] = grey
-    else:
-        pixels[top:bottom, left:right, :3] = hole_rgb
+    put_rgb(pixels, image.mode, placement.hole, _patch_on_hole(patch, placement, geometry))
     return pixels
+
+
+def put_rgb(pixels: np.ndarray, mode: str, box: Box, rgb: np.ndarray, where: np.ndarray | None = None) -> None:
+    """Writes uint8 (h,w,3) `rgb` into `box` of a photo's `pixels` of `mode` (one of `KEPT_MODES`):
+    as grey for L and LA, never touching alpha; only where the (h,w) bool `where` is True if given."""
+    top, left, bottom, right = box
+    if mode in ("L", "LA"):
+        rgb = np.asarray(Image.fromarray(rgb).convert("L"))
+    target = pixels[top:bottom, left:right]
+    if mode == "LA":
+        target = target[..., 0]
+    elif mode in ("RGB", "RGBA"):
+        target = target[..., :3]
+    if where is None:
+        target[...] = rgb
+    else:
+        target[where] = rgb[where]
 
 
 def _patch_on_hole(patch: np.ndarray, placement: Placement, geometry: Geometry) -> np.ndarray:

@@ -1,0 +1,149 @@
+"""Holes anywhere in a photo of any size: one square context window per hole, at the model's size.
+
+A full-size mask (uint8, 255 = hole) is split into its connected hole regions (8-connected);
+regions closer to each other than `MERGE_FRACTION` of their window's side are one hole, filled from
+one window. Each hole's window is the square around it whose side makes the hole's larger extent
+at most `MAX_HOLE_FRACTION` of it (the mask model trains on boxes up to half the side), at least the
+model's input size where the photo allows, clamped inside the photo. A hole whose window would not
+fit in the photo is rejected (`HOLE_TOO_LARGE`): the model cannot fill it from enough context.
+
+The window is resized to the model's S x S input with its hole pixels painted the fill colour
+first (what the hole shows never bleeds into the context), and its mask is resized so that every
+model pixel a hole pixel touches is hole; every hole pixel of the photo inside the window counts,
+not only the window's own. Only the window's own hole pixels get the prediction back, resampled
+onto their pixel grid (`paste`): every other pixel of the photo is the input's, bit for bit.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from pipelines import full_resolution
+from pipelines.images import Rejected
+from tfrecords.geometry import Box
+from tfrecords.masks import HOLE
+
+HOLE_TOO_LARGE = "hole_too_large"
+MAX_HOLE_FRACTION = 0.5
+MERGE_FRACTION = 0.125
+_EIGHT_CONNECTED = np.ones((3, 3), bool)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Window:
+    """One hole and the square context window it is filled from, in photo pixels."""
+
+    box: Box
+    region: Box  # the bounding box of the hole pixels this window fills
+    hole: np.ndarray  # bool, the region's shape: True on the pixels this window fills
+    regions: int  # connected hole regions merged into this hole
+
+    @property
+    def side(self) -> int:
+        return self.box[2] - self.box[0]
+
+
+def count_regions(mask: np.ndarray) -> int:
+    """The number of connected (8-connected) hole regions in a mask."""
+    return ndimage.label(mask == HOLE, structure=_EIGHT_CONNECTED)[1]
+
+
+def plan(mask: np.ndarray, size: int, max_fraction: float = MAX_HOLE_FRACTION,
+         merge_fraction: float = MERGE_FRACTION) -> list[Window]:
+    """The windows that fill every hole of an (H,W) mask for a model of `size` x `size` input, in
+    the raster order of the holes; `Rejected(HOLE_TOO_LARGE)` if a hole's window would not fit."""
+    labels, count = ndimage.label(mask == HOLE, structure=_EIGHT_CONNECTED)
+    boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in ndimage.find_objects(labels)],
+                     np.int64).reshape(count, 4)
+    members = [[label] for label in range(1, count + 1)]
+    alive = np.ones(count, bool)
+
+    def sides(b: np.ndarray) -> np.ndarray:
+        extent = np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1])
+        return np.maximum(np.ceil(extent / max_fraction), size)
+
+    for i in range(count):
+        while alive[i]:  # grow hole i until nothing is close to it; the holes it absorbs die
+            gap = np.maximum(np.maximum(boxes[:, 0] - boxes[i, 2], boxes[i, 0] - boxes[:, 2]),
+                             np.maximum(boxes[:, 1] - boxes[i, 3], boxes[i, 1] - boxes[:, 3]))
+            close = alive & (gap < merge_fraction * np.maximum(sides(boxes), sides(boxes[i])))
+            close[i] = False
+            if not close.any():
+                break
+            absorbed = np.flatnonzero(close)
+            group = np.vstack([boxes[i], boxes[absorbed]])
+            boxes[i] = (group[:, 0].min(), group[:, 1].min(), group[:, 2].max(), group[:, 3].max())
+            for j in absorbed:
+                members[i] += members[j]
+            alive[absorbed] = False
+
+    height, width = mask.shape
+    short = min(height, width)
+    needed = np.ceil(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / max_fraction)
+    too_large = np.flatnonzero(alive & (needed > short))
+    if too_large.size:
+        t, l, b, r = boxes[too_large[0]].tolist()
+        raise Rejected(HOLE_TOO_LARGE, (
+            f"{too_large.size} of {int(alive.sum())} holes too large; the hole at rows {t}-{b}, columns {l}-{r} "
+            f"({b - t}x{r - l} pixels) needs a {int(needed[too_large[0]])}-pixel square window to be at most "
+            f"{max_fraction:g} of its side, and the photo is {width}x{height}"))
+    windows = []
+    for i in np.flatnonzero(alive):
+        t, l, b, r = boxes[i].tolist()
+        side = int(min(sides(boxes[i]), short))
+        top = min(max(t - (side - (b - t)) // 2, 0), height - side)
+        left = min(max(l - (side - (r - l)) // 2, 0), width - side)
+        hole = np.isin(labels[t:b, l:r], members[i])
+        windows.append(Window((top, left, top + side, left + side), (t, l, b, r), hole, len(members[i])))
+    return windows
+
+
+def model_inputs(image: Image.Image, mask: np.ndarray, windows: list[Window], size: int,
+                 fill_rgb: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The windows as the mask model's inputs: uint8 images (K,S,S,3) and masks (K,S,S), 255 = hole."""
+    images = np.empty((len(windows), size, size, 3), np.uint8)
+    masks = np.empty((len(windows), size, size), np.uint8)
+    for k, window in enumerate(windows):
+        top, left, bottom, right = window.box
+        hole = mask[top:bottom, left:right] == HOLE
+        pixels = np.array(image.crop((left, top, right, bottom)).convert("RGB"))
+        pixels[hole] = fill_rgb
+        images[k] = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BICUBIC,
+                                                              reducing_gap=3.0))
+        masks[k] = _touched(hole, size)
+    return images, masks
+
+
+def _touched(hole: np.ndarray, size: int) -> np.ndarray:
+    """A square bool window mask resized to (size, size): hole wherever the model pixel's area
+    overlaps a hole pixel's (a summed-area table counts the hole pixels under each model pixel)."""
+    side = hole.shape[0]
+    table = np.zeros((side + 1, side + 1), np.int64)
+    table[1:, 1:] = hole.cumsum(0).cumsum(1)
+    i = np.arange(size)
+    low, high = (i * side) // size, -((-(i + 1) * side) // size)
+    counts = (table[np.ix_(high, high)] - table[np.ix_(low, high)] - table[np.ix_(high, low)]
+              + table[np.ix_(low, low)])
+    return np.where(counts > 0, HOLE, 0).astype(np.uint8)
+
+
+def paste(image: Image.Image, windows: list[Window], predictions: np.ndarray) -> np.ndarray:
+    """The photo's pixels with each window's hole replaced by its (S,S,3) prediction resampled onto
+    the hole's pixels; (H,W) for L, (H,W,C) otherwise. Every other pixel is the input's."""
+    pixels = np.array(image, dtype=np.uint8)
+    for window, prediction in zip(windows, predictions, strict=True):
+        full_resolution.put_rgb(pixels, image.mode, window.region, _on_region(prediction, window), window.hole)
+    return pixels
+
+
+def _on_region(prediction: np.ndarray, window: Window) -> np.ndarray:
+    """The prediction resampled onto the photo pixels of the window's hole region."""
+    scale = prediction.shape[0] / window.side
+    w_top, w_left = window.box[:2]
+    top, left, bottom, right = window.region
+    box = ((left - w_left) * scale, (top - w_top) * scale, (right - w_left) * scale, (bottom - w_top) * scale)
+    resized = Image.fromarray(prediction).resize((right - left, bottom - top), Image.Resampling.BICUBIC, box=box)
+    return np.asarray(resized, dtype=np.uint8)
