@@ -1,8 +1,10 @@
 """Beam pipeline options shared by the project's pipelines."""
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+from collections.abc import Iterable
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
@@ -17,9 +19,28 @@ LOCAL_MODE = "in_memory"
 _FN_RUNNER_LOGGER = "apache_beam.runners.portability.fn_api_runner.fn_runner"
 
 
-def pipeline_options(beam_args: list[str]) -> PipelineOptions:
-    """Beam options from the arguments the pipeline did not claim, with an offline local default."""
+class UnknownOptionError(SystemExit):
+    """An argument that neither the command nor Beam knows: a typo must not silently run the job with
+    a default (Beam alone only warns, "Discarding unparseable args"). A SystemExit, as argparse's
+    errors are: the command ends with the one-line message and status 1, no traceback."""
+
+
+def pipeline_options(beam_args: list[str], command_options: Iterable[str] = ()) -> PipelineOptions:
+    """Beam options from the arguments the pipeline did not claim, with an offline local default.
+
+    Raises UnknownOptionError for an option that Beam does not know either, suggesting the closest of
+    the command's own `command_options` (e.g. "--crops-per-image") and Beam's.
+    """
     options = PipelineOptions(beam_args)
+    unknown = unknown_options(options)
+    if unknown:
+        name = f"--{unknown[0].replace('_', '-')}"
+        spelled = next((a.split("=", 1)[0] for a in beam_args if a.split("=", 1)[0].lstrip("-").replace("-", "_")
+                        == unknown[0]), name)
+        close = difflib.get_close_matches(spelled, list(command_options) + _beam_option_names(), n=1, cutoff=0.75)
+        raise UnknownOptionError(f"unknown option {spelled}: neither this command nor Beam knows it"
+                                 + (f" (did you mean {close[0]}?)" if close else "")
+                                 + "; see --help")
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
         standard.runner = LOCAL_RUNNER
@@ -40,3 +61,18 @@ def _drop_in_memory_workers_warning(record: logging.LogRecord) -> bool:
     """The FnApiRunner warns that in_memory workers do not run in parallel; they do (it hands each
     bundle's parts to a thread pool, one in-process worker each), so the warning would mislead."""
     return not str(record.msg).startswith("If direct_num_workers is not equal to 1")
+
+
+def unknown_options(options: PipelineOptions) -> list[str]:
+    """The names of the options that no Beam options class declares."""
+    beam_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = beam_logger.level
+    beam_logger.setLevel(logging.ERROR)  # its "Discarding unparseable args" warning: we say it better
+    try:
+        return sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+    finally:
+        beam_logger.setLevel(level)
+
+
+def _beam_option_names() -> list[str]:
+    return [f"--{name}" for name in PipelineOptions([]).get_all_options()]
