@@ -1,11 +1,17 @@
 """Exports a trained generator as a SavedModel that inpaints uint8 images.
 
-Signatures:
+Signatures of the context encoder's export (`inpainting.json` "holes": "center"):
 - `serving_default`: `images` uint8 (N,S,S,3) -> `inpainted` uint8 (N,S,S,3) (only the hole replaced)
   and `patch` uint8 (N,P,P,3) (the generator's whole predicted centre patch).
 - `serve_examples`: `examples` string (N,) serialized records (tfrecords/ format) -> the same, for
   tfx-bsl RunInference and TF Serving.
-`inpainting.json` beside it records the geometry and how the model was trained.
+Signatures of the mask generator's export ("holes": "anywhere"):
+- `serving_default`: `images` uint8 (N,S,S,3) and `masks` uint8 (N,S,S) (>= 128 = hole) ->
+  `inpainted` uint8 (N,S,S,3) (the hole pixels replaced, every other pixel the input's, bit for bit)
+  and `prediction` uint8 (N,S,S,3) (the generator's whole predicted crop).
+- `serve_examples`: `examples` string (N,) serialized records of layout "anywhere" (each with its
+  mask) -> the same.
+`inpainting.json` beside it records the geometry, the hole layout and how the model was trained.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from model import config as layout
 from model.config import TrainConfig
-from model.networks import build_generator
+from model.networks import build_generator, build_mask_generator
 from tfrecords.geometry import Geometry
 from tfrecords.schema import parse_examples
 
@@ -47,9 +53,25 @@ def to_uint8(images: tf.Tensor) -> tf.Tensor:
 
 
 def fill_hole(images: tf.Tensor, geometry: Geometry) -> tf.Tensor:
-    """Paints the hole with the fill colour, whatever the caller left there (uint8 in, uint8 out)."""
+    """Paints the centre hole with the fill colour, whatever the caller left there (uint8 in, uint8 out)."""
+    return fill_holes(images, hole_mask(geometry), geometry)
+
+
+def fill_holes(images: tf.Tensor, mask: tf.Tensor, geometry: Geometry) -> tf.Tensor:
+    """Paints the pixels of a boolean mask (N,S,S,1) or (S,S,1), True in the hole, with the fill colour."""
     fill = tf.broadcast_to(tf.constant(geometry.fill_rgb, tf.uint8), tf.shape(images))
-    return tf.where(hole_mask(geometry), fill, images)
+    return tf.where(mask, fill, images)
+
+
+def mask_model_input(masked: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """The mask generator's input: uint8 masked images (N,S,S,3) in [-1, 1] and the boolean mask
+    (N,S,S,1) as a 4th channel, 1 in the hole, 0 in the context (float32)."""
+    return tf.concat([to_unit_range(masked), tf.cast(mask, tf.float32)], axis=-1)
+
+
+def masks_from_uint8(masks: tf.Tensor) -> tf.Tensor:
+    """uint8 (N,S,S) masks (>= 128 = hole) -> boolean (N,S,S,1), True in the hole."""
+    return (masks >= 128)[..., None]
 
 
 def hole_mask(geometry: Geometry) -> tf.Tensor:
@@ -72,26 +94,55 @@ def inpaint(generator: keras.Model, images: tf.Tensor, geometry: Geometry) -> di
     return {"inpainted": tf.where(hole_mask(geometry), placed, masked), "patch": patch}
 
 
+def inpaint_anywhere(generator: keras.Model, images: tf.Tensor, mask: tf.Tensor,
+                     geometry: Geometry) -> dict[str, tf.Tensor]:
+    """The mask generator's inference path: fill the mask's (N,S,S,1, True = hole) pixels, predict
+    the whole crop, keep the prediction in the hole and the input everywhere else."""
+    masked = fill_holes(images, mask, geometry)
+    prediction = to_uint8(generator(mask_model_input(masked, mask), training=False))
+    return {"inpainted": tf.where(mask, prediction, images), "prediction": prediction}
+
+
+def generator_layout(generator: keras.Model) -> str:
+    """The hole layout a generator serves: "anywhere" for the mask generator (4 input channels), else
+    "center"."""
+    return "anywhere" if generator.input_shape[-1] == 4 else "center"
+
+
 def export_saved_model(generator: keras.Model, geometry: Geometry, path: str,
                        metadata: dict[str, Any] | None = None) -> str:
-    """Writes the SavedModel and its `inpainting.json` to `path` (local or gs://)."""
+    """Writes the SavedModel and its `inpainting.json` to `path` (local or gs://), with the context
+    encoder's signatures or the mask generator's (`generator_layout`)."""
     s = geometry.image_size
+    holes = generator_layout(generator)
     archive = keras.export.ExportArchive()
     archive.track(generator)
+    images = tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")
 
-    def serve_images(images):
-        return inpaint(generator, images, geometry)
+    if holes == "anywhere":
+        def serve_images(images, masks):
+            return inpaint_anywhere(generator, images, masks_from_uint8(masks), geometry)
 
-    def serve_examples(examples):
-        return inpaint(generator, parse_examples(examples, geometry, with_truth=False)["masked"], geometry)
+        def serve_examples(examples):
+            parsed = parse_examples(examples, geometry, with_truth=False, layout="anywhere")
+            return inpaint_anywhere(generator, parsed["masked"], parsed["mask"], geometry)
+
+        image_inputs = [images, tf.TensorSpec([None, s, s], tf.uint8, name="masks")]
+    else:
+        def serve_images(images):
+            return inpaint(generator, images, geometry)
+
+        def serve_examples(examples):
+            return inpaint(generator, parse_examples(examples, geometry, with_truth=False)["masked"], geometry)
+
+        image_inputs = [images]
 
     # The first endpoint added becomes `serving_default`.
-    archive.add_endpoint("serve_images", serve_images,
-                         input_signature=[tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")])
+    archive.add_endpoint("serve_images", serve_images, input_signature=image_inputs)
     archive.add_endpoint("serve_examples", serve_examples,
                          input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     archive.write_out(path, verbose=False)
-    write_metadata(path, {**(metadata or {}), "geometry": geometry.to_dict()})
+    write_metadata(path, {**(metadata or {}), "geometry": geometry.to_dict(), "holes": holes})
     return path
 
 
@@ -109,8 +160,19 @@ def load_geometry(path: str) -> Geometry:
     return Geometry.from_dict(read_metadata(path)["geometry"])
 
 
+def export_hole_layout(path: str) -> str:
+    """The hole layout an export serves: "center" (the context encoder: `images` in) or "anywhere"
+    (the mask generator: `images` and `masks` in); "center" for exports made before the key existed."""
+    return read_metadata(path).get("holes", "center")
+
+
 def load_inpainter(path: str):
-    """Loads the export in this process: returns (serving_default function, geometry)."""
+    """Loads the export in this process: returns (serving_default function, geometry).
+
+    The function is the export's `serving_default` (module docstring): for a "center" export it takes
+    `images=` and returns `inpainted` and `patch`; for an "anywhere" export (`export_hole_layout`) it
+    takes `images=` and `masks=` and returns `inpainted` and `prediction`.
+    """
     if not FileSystems.exists(FileSystems.join(path, "saved_model.pb")):
         raise FileNotFoundError(f"no SavedModel at {path}: train and export first (make train)")
     loaded = tf.saved_model.load(path)
@@ -142,8 +204,8 @@ def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
     best = tf.train.latest_checkpoint(os.path.join(model_dir, layout.BEST_CHECKPOINT))
     chosen = best if checkpoint == "best" and best else latest
     # float32 whatever the training policy: the export must run on CPUs as well as GPUs.
-    generator = build_generator(geometry, config.bottleneck, config.width, dtype="float32",
-                                upsampling=config.upsampling)
+    build = build_mask_generator if run.get("holes", "center") == "anywhere" else build_generator
+    generator = build(geometry, config.bottleneck, config.width, dtype="float32", upsampling=config.upsampling)
     step, trained = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(generator=generator, step=step).restore(chosen).expect_partial().assert_existing_objects_matched()
     tf.train.Checkpoint(step=trained).restore(latest).expect_partial()

@@ -1,21 +1,28 @@
-"""The context encoder (generator) and its adversary, as in Pathak et al.'s reference code.
+"""The context encoder (generator) and its adversary, as in Pathak et al.'s reference code, and the
+mask-channel generator that fills holes of any shape.
 
-    masked image S x S x 3
+    masked image S x S x 3 (context encoder), or masked image + mask S x S x 4 (mask generator)
       | encoder: Conv 4x4 /2 -> w, w, 2w, 4w, 8w   (LeakyReLU 0.2, BatchNorm on all but the first)
     4 x 4 x 8w
       | bottleneck: Conv 4x4 valid -> 1 x 1 x C, BatchNorm, LeakyReLU 0.2
       | decoder: ConvTranspose 4x4 valid -> 4 x 4 x 8w, then x2 -> 4w, 2w, w (BatchNorm, ReLU),
       |          then x2 -> 3, tanh; each x2 is nearest-neighbour upsampling + Conv 3x3 ("resize")
       |          or, as in the paper, ConvTranspose 4x4 stride 2 ("transpose")
-    predicted centre patch P x P x 3 in [-1, 1]
+    predicted centre patch P x P x 3 in [-1, 1] (context encoder), or
+    predicted crop S x S x 3 in [-1, 1] (mask generator: one more x2 stage, 8w, 8w, 4w, 2w, w at S=128)
 
-    patch P x P x 3 -> discriminator: Conv 4x4 /2 -> w, 2w, 4w, 8w (LeakyReLU 0.2, BatchNorm on
-    all but the first) -> Conv 4x4 valid -> one logit
+    side D x D x 3 -> discriminator: Conv 4x4 /2 -> w, 2w, 4w, 8w (LeakyReLU 0.2, BatchNorm on
+    all but the first) -> Conv 4x4 valid -> one logit; D is the patch P for the context encoder,
+    the crop S for the mask generator (one more layer)
 
 The stacks' depths follow from the geometry (every stride-2 layer halves the side down to 4), so
 S=128, P=64, w=64 gives DESIGN.md's layers exactly ("transpose"). A stride-2 transposed 4x4 kernel
 overlaps its neighbours unevenly and stamps a checkerboard on the fill (Odena et al., "Deconvolution
 and checkerboard artifacts", Distill 2016); resizing then convolving spreads every input evenly.
+
+The mask generator's 4th channel is the hole mask, 1 in the hole and 0 in the context
+(model/export.py `mask_model_input`): the hole is data, so the same network fills boxes, strokes and
+users' masks anywhere in the crop.
 """
 from __future__ import annotations
 
@@ -91,8 +98,22 @@ def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
                     dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose") -> keras.Model:
     """Masked image in [-1, 1] (hole filled) -> predicted centre patch in [-1, 1], float32."""
     image = keras.Input((geometry.image_size, geometry.image_size, 3), name="masked_image")
-    x = image
+    patch = _encoder_decoder(image, geometry, "patch", bottleneck, width, dtype, upsampling)
+    return keras.Model(image, patch, name="context_encoder")
 
+
+def build_mask_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
+                         dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose") -> keras.Model:
+    """Masked image in [-1, 1] (hole filled) with the mask as a 4th channel (1 = hole) -> the predicted
+    whole crop S x S x 3 in [-1, 1], float32."""
+    image = keras.Input((geometry.image_size, geometry.image_size, 4), name="masked_image_and_mask")
+    crop = _encoder_decoder(image, geometry, "image", bottleneck, width, dtype, upsampling)
+    return keras.Model(image, crop, name="mask_generator")
+
+
+def _encoder_decoder(x, geometry: Geometry, output: str, bottleneck: int, width: int, dtype, upsampling: str):
+    """The context encoder's layers from a crop-sized input to a tanh `output` ("patch": P x P, or
+    "image": S x S) named `predicted_{output}`, float32."""
     x = _downsampling_stack(x, encoder_widths(width, halvings(geometry.image_size, "image size")), "encoder_", dtype)
 
     x = keras.layers.Conv2D(bottleneck, KERNEL, padding="valid", use_bias=False,
@@ -100,7 +121,8 @@ def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
     x = _batch_norm("bottleneck_bn", dtype)(x)
     x = keras.layers.LeakyReLU(0.2, name="bottleneck_lrelu", dtype=dtype)(x)
 
-    for i, filters in enumerate(decoder_widths(width, halvings(geometry.patch_size, "patch size"))):
+    output_side = geometry.patch_size if output == "patch" else geometry.image_size
+    for i, filters in enumerate(decoder_widths(width, halvings(output_side, f"{output} size"))):
         if i == 0:  # grows 1x1 to 4x4: one input pixel, so no uneven overlap
             x = keras.layers.Conv2DTranspose(filters, KERNEL, padding="valid", use_bias=False,
                                              kernel_initializer=_init(), name="decoder_deconv1", dtype=dtype)(x)
@@ -111,17 +133,18 @@ def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
 
     x = _upsample(x, 3, upsampling, "decoder_rgb", dtype, use_bias=True)
     # float32 out whatever the compute dtype: losses and export expect it.
-    patch = keras.layers.Activation("tanh", name="predicted_patch", dtype="float32")(x)
-    return keras.Model(image, patch, name="context_encoder")
+    return keras.layers.Activation("tanh", name=f"predicted_{output}", dtype="float32")(x)
 
 
-def build_discriminator(geometry: Geometry, width: int = 64,
-                        dtype: str | keras.DTypePolicy | None = None) -> keras.Model:
-    """Patch in [-1, 1] -> one logit per patch (N, 1), float32; real patches should score high."""
-    patch = keras.Input((geometry.patch_size, geometry.patch_size, 3), name="patch")
-    x = patch
-    x = _downsampling_stack(x, discriminator_widths(width, halvings(geometry.patch_size, "patch size")), "", dtype)
+def build_discriminator(geometry: Geometry, width: int = 64, dtype: str | keras.DTypePolicy | None = None,
+                        side: int | None = None) -> keras.Model:
+    """Image in [-1, 1] of `side` (the patch size unless given; the crop's for the mask generator) ->
+    one logit per image (N, 1), float32; real images should score high."""
+    side = geometry.patch_size if side is None else side
+    name = "patch" if side == geometry.patch_size else "image"
+    image = keras.Input((side, side, 3), name=name)
+    x = _downsampling_stack(image, discriminator_widths(width, halvings(side, f"{name} size")), "", dtype)
     x = keras.layers.Conv2D(1, KERNEL, padding="valid", kernel_initializer=_init(), name="logit_conv",
                             dtype=dtype)(x)
     logit = keras.layers.Flatten(name="logit", dtype="float32")(x)
-    return keras.Model(patch, logit, name="discriminator")
+    return keras.Model(image, logit, name="discriminator")

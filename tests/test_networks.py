@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.networks import build_discriminator, build_generator
+from model.networks import build_discriminator, build_generator, build_mask_generator
 from tfrecords.geometry import Geometry
 
 
@@ -78,3 +78,21 @@ def test_resize_upsampling_decoder_has_no_strided_transposed_convolution():
     assert out.shape == (2, 64, 64, 3)
     with pytest.raises(ValueError, match="upsampling"):
         build_generator(Geometry(), bottleneck=16, width=8, upsampling="bilinear")
+
+
+def test_mask_generator_takes_the_mask_as_a_fourth_channel_and_predicts_the_whole_crop():
+    g = build_mask_generator(Geometry(), bottleneck=16, width=8, upsampling="resize")
+    assert tuple(g.input.shape[1:]) == (128, 128, 4)
+    assert _shapes(g, "encoder_conv")[-1] == ("encoder_conv5", (4, 4, 64))
+    # One more x2 stage than the context encoder's: the decoder grows to S, not P.
+    assert [shape for name, shape in _shapes(g, "decoder_deconv") + _shapes(g, "decoder_rgb")
+            if not name.endswith("_upsample")] == [(4, 4, 64), (8, 8, 64), (16, 16, 32), (32, 32, 16), (64, 64, 8),
+                                                   (128, 128, 3)]
+    out = g(tf.random.uniform([2, 128, 128, 4], -1, 1), training=False)
+    assert out.shape == (2, 128, 128, 3) and out.dtype == tf.float32
+    assert float(tf.reduce_max(tf.abs(out))) <= 1.0
+    # The mixed-precision network still answers float32; the crop discriminator is one layer deeper.
+    half = build_mask_generator(Geometry(), bottleneck=16, width=8, dtype="mixed_float16")
+    assert half(tf.zeros([1, 128, 128, 4]), training=False).dtype == tf.float32
+    d = build_discriminator(Geometry(), width=8, side=128)
+    assert _shapes(d, "conv")[-1] == ("conv5", (4, 4, 64)) and tuple(d.output.shape[1:]) == (1,)
