@@ -1,23 +1,34 @@
-"""Inpainting quality of the trained model against five classical baselines, on the eval split.
+"""Inpainting quality of the trained model against five classical baselines, on the held-out split.
 
     python -m model.evaluate --model runs/default/export --data data/tfrecords --output runs/default/eval
-        [--split eval --max-images N --batch-size 32 --samples 8 --radius 5 --vgg-weights imagenet]
+        [--split test --max-images N --batch-size 32 --samples 8 --radius 5 --vgg-weights imagenet]
 
-For every eval record: the exported SavedModel (`serving_default`, loaded once) and the baselines of
-`model.baselines` inpaint the masked image; `model.metrics` scores each against the original on the
-56x56 hole and on the 64x64 patch (PSNR, SSIM, L1, L2), and two perceptual metrics, batched:
+For every record: the exported SavedModel (`serving_default`, loaded once) and the baselines of
+`model.baselines` inpaint the masked image; `model.metrics` scores each against the original, and
+two perceptual metrics, batched:
 - `lpips`: LPIPS(VGG) (`model.lpips`) of the whole inpainted 128x128 image against the original;
 - `vgg_feature`: the structural loss's VGG term (`model.losses.feature_loss`, conv1_1/2_1/3_1,
-  each layer normalised by the truth's mean square) of the 64x64 patch, image by image. It needs
-  the ImageNet VGG16 weights (`--vgg-weights`, as for training); where none can be had the
-  evaluation warns, leaves it null and says why in metrics.json.
-Both are distances: lower is better. Writes to `--output`:
-- `metrics.json`: mean metrics per method (`methods[name]` holds `hole`, `patch` and `perceptual`),
-  the published context-encoder figures beside the patch figures, the settings, and the sample list
-  for the report;
-- `per_image.jsonl`: every image's metrics per method;
-- `samples/`: PNGs (masked input, each method, truth) of the first crop of the first `--samples`
-  distinct source photos, for the report's grid.
+  each layer normalised by the truth's mean square), image by image. It needs the ImageNet VGG16
+  weights (`--vgg-weights`, as for training); where none can be had the evaluation warns, leaves it
+  null and says why in metrics.json.
+Both are distances: lower is better. The data set's hole layout (manifest.json `holes.layout`,
+tfrecords/masks.py) decides the rest, and the export must serve the same one (inpainting.json
+`holes`), else a one-line error:
+- `center`: the hole is the 56x56 centre box; PSNR, SSIM, L1, L2 on the hole and on the 64x64
+  patch, the VGG feature distance on the patch;
+- `anywhere`: each record's own mask (boxes, strokes, a user's) goes to the mask model's `masks`
+  input and to every baseline; PSNR, SSIM, L1, L2 over the mask's pixels (`masked_metrics`), the
+  VGG feature distance on the whole image (the fill composited into the context); every mean
+  overall and per hole kind.
+Writes to `--output`:
+- `metrics.json`: mean metrics per method (`methods[name]` holds `hole`, `patch` (centre holes) and
+  `perceptual`), for holes anywhere the same per hole kind (`by_kind[kind][name]`) and each kind's
+  image count and mean hole area (`kinds[kind]`), the published context-encoder figures beside the
+  patch figures, the settings, and the sample list for the report;
+- `per_image.jsonl`: every image's hole kind and metrics per method;
+- `samples/`: PNGs (masked input, for holes anywhere the mask, each method, truth) of the first
+  crop of `--samples` distinct source photos, in turns over the hole kinds (model/eval_samples.py),
+  for the report's grid.
 
 Plain Python over tf.data rather than a Beam job: an eval split is hundreds to a few thousand
 128x128 crops, which one process scores in minutes on a CPU (per image on 2 cores: OpenCV FSR
@@ -34,29 +45,29 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 from model.baselines import DEFAULT_RADIUS, LABELS as BASELINE_LABELS, run_baselines
-from model.export import load_inpainter, read_metadata
+from model.eval_samples import Sample, SampleChooser
+from model.export import export_hole_layout, load_inpainter, read_metadata
 from model.losses import feature_distances
 from model.lpips import PACKAGE as LPIPS_PACKAGE, Lpips
-from model.metrics import inpainting_metrics, mean_metrics
+from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
 from model.vgg import build_vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
-from tfrecords.geometry import Geometry, unmask
-from tfrecords.masks import centre_mask
+from tfrecords.geometry import Box, Geometry, unmask
+from tfrecords.masks import HOLE, LAYOUTS, RECORD_KINDS, centre_mask, hole_area
 from tfrecords.schema import parse_examples
-from tfrecords.shards import read_manifest, split_files
+from tfrecords.shards import hole_layout, read_manifest, split_files
 
 METRICS = "metrics.json"
 PERCEPTUAL = ("lpips", "vgg_feature")
 PER_IMAGE = "per_image.jsonl"
-SAMPLES = "samples"
+CENTER, ANYWHERE = LAYOUTS
 
 # Column order of tables and of the report's grid.
 LABELS = {**BASELINE_LABELS, "model": "Model (structural inpainting)"}
@@ -73,27 +84,41 @@ PUBLISHED = {
 }
 
 
-def read_eval_images(data_dir: str, split: str, geometry: Geometry, batch_size: int,
-                     max_images: int | None) -> Iterator[tuple[np.ndarray, np.ndarray, list[str]]]:
-    """Yields batches of (masked uint8 images, original uint8 images, record ids) in file order."""
+class EvalBatch(NamedTuple):
+    masked: np.ndarray  # (N,S,S,3) uint8, the hole painted with the fill colour
+    originals: np.ndarray  # (N,S,S,3) uint8
+    masks: np.ndarray  # (N,S,S) uint8, 255 in the hole
+    keys: list[str]
+    kinds: list[str]  # each record's hole kind (tfrecords/masks.py)
+
+
+def read_eval_images(data_dir: str, split: str, geometry: Geometry, batch_size: int, max_images: int | None,
+                     layout: str = CENTER) -> Iterator[EvalBatch]:
+    """Yields the records of `split` in file order, in batches, for a data set of hole `layout`."""
     files = split_files(data_dir, split)
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if max_images is not None:
         dataset = dataset.take(max_images)
     dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     for serialized in dataset:
-        parsed = parse_examples(serialized, geometry, with_truth=True)
-        masked, patches = parsed["masked"].numpy(), parsed["patch"].numpy()
-        keys = [k.decode() for k in parsed["key"].numpy()]
-        originals = np.stack([unmask(m, p, geometry) for m, p in zip(masked, patches)])
-        yield masked, originals, keys
+        parsed = parse_examples(serialized, geometry, with_truth=True, layout=layout)
+        masked = parsed["masked"].numpy()
+        if layout == ANYWHERE:
+            originals = parsed["original"].numpy()
+            masks = np.where(parsed["mask"].numpy()[..., 0], HOLE, 0).astype(np.uint8)
+        else:
+            originals = np.stack([unmask(m, p, geometry) for m, p in zip(masked, parsed["patch"].numpy())])
+            masks = np.broadcast_to(centre_mask(geometry), masked.shape[:3])
+        yield EvalBatch(masked, originals, masks, [k.decode() for k in parsed["key"].numpy()],
+                        [k.decode() for k in parsed["kind"].numpy()])
 
 
 class PerceptualMetrics:
-    """LPIPS of whole images and the VGG feature distance of their patches; each network built once."""
+    """LPIPS of whole images and the VGG feature distance of their `region` (the centre patch, or the
+    whole image for holes anywhere); each network built once."""
 
-    def __init__(self, geometry: Geometry, vgg_weights: str = "imagenet"):
-        self.geometry = geometry
+    def __init__(self, region: Box, vgg_weights: str = "imagenet"):
+        self.region = region
         self.lpips = Lpips()
         self.vgg: keras.Model | None = None
         try:
@@ -117,7 +142,7 @@ class PerceptualMetrics:
         scores = {name: [{"lpips": float(d), "vgg_feature": None} for d in lpips[i]] for i, name in enumerate(names)}
         if self.vgg is None:
             return scores
-        top, left, bottom, right = self.geometry.patch_box
+        top, left, bottom, right = self.region
         truth = tf.constant(originals[:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
         for name in names:
             predicted = tf.constant(outputs[name][:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
@@ -126,14 +151,32 @@ class PerceptualMetrics:
         return scores
 
 
-def held_out_split(data_dir: str) -> str:
+class LayoutMismatch(ValueError):
+    """The export fills one hole layout and the data set holds the other."""
+
+
+def data_manifest(data_dir: str) -> dict[str, Any]:
+    """The data set's manifest.json; empty where there is none (shards written without one)."""
+    try:
+        return read_manifest(data_dir)
+    except FileNotFoundError:
+        return {}
+
+
+def held_out_split(manifest: dict[str, Any]) -> str:
     """The split reported numbers come from: `test` (used neither for training nor for checkpoint
     selection) where the data has one, else `eval` (data preprocessed before the test split existed)."""
-    try:
-        tested = read_manifest(data_dir).get("splits", {}).get("test", {}).get("records", 0)
-    except FileNotFoundError:
-        tested = 0
-    return "test" if tested else "eval"
+    return "test" if manifest.get("splits", {}).get("test", {}).get("records", 0) else "eval"
+
+
+def check_layouts(model_dir: str, data_dir: str, manifest: dict[str, Any]) -> str:
+    """The hole layout the export and the data set share; LayoutMismatch where they differ."""
+    model, data = export_hole_layout(model_dir), hole_layout(manifest)
+    if model != data:
+        what = {CENTER: "the centre hole", ANYWHERE: "holes anywhere (a mask per record)"}
+        raise LayoutMismatch(f"the model {model_dir} fills {what[model]} but the data {data_dir} holds {what[data]}: "
+                             f"evaluate a {data} export on it, or this export on {model} data")
+    return data
 
 
 def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None = None,
@@ -142,39 +185,43 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
              methods: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Scores the model and the baselines (all, or those in `methods`) on `split` (default: the
     held-out one); writes metrics.json, per_image.jsonl and samples/."""
-    split = split or held_out_split(data_dir)
+    manifest = data_manifest(data_dir)
+    split = split or held_out_split(manifest)
     labels = {name: label for name, label in LABELS.items() if methods is None or name in methods}
     unknown = sorted(set(methods or ()) - set(LABELS))
     if unknown:
         raise ValueError(f"unknown methods {unknown}: choose from {', '.join(LABELS)}")
     baselines = tuple(name for name in labels if name in BASELINE_LABELS)
     inpainter, geometry = load_inpainter(model_dir)
-    perceptual = PerceptualMetrics(geometry, vgg_weights)
-    centre = centre_mask(geometry)
-    os.makedirs(os.path.join(output_dir, SAMPLES), exist_ok=True)
-    per_method: dict[str, list[dict]] = {name: [] for name in labels}
-    samples: list[dict[str, Any]] = []
-    sampled_keys: set[str] = set()
+    layout = check_layouts(model_dir, data_dir, manifest)
+    s = geometry.image_size
+    perceptual = PerceptualMetrics(geometry.patch_box if layout == CENTER else (0, 0, s, s), vgg_weights)
+    os.makedirs(output_dir, exist_ok=True)
+    per_kind: dict[str, list[dict[str, Any]]] = {}  # kind -> each image's {"scores", "hole_area"}
+    samples = SampleChooser(num_samples)
     count, started = 0, time.monotonic()
     with open(os.path.join(output_dir, PER_IMAGE), "w") as per_image, \
             concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        for masked, originals, keys in read_eval_images(data_dir, split, geometry, batch_size, max_images):
+        for batch in read_eval_images(data_dir, split, geometry, batch_size, max_images, layout):
             # OpenCV and scikit-image release the GIL: the baselines of a batch fill on every core.
-            filled = list(pool.map(lambda m: run_baselines(m, centre, radius, baselines), masked))
+            filled = list(pool.map(lambda m: run_baselines(*m, radius, baselines), zip(batch.masked, batch.masks)))
             outputs = {name: np.stack([f[name] for f in filled]) for name in baselines}
             if "model" in labels:
-                outputs["model"] = inpainter(images=tf.constant(masked))["inpainted"].numpy()
-            scored = perceptual(outputs, originals)
-            for i, key in enumerate(keys):
-                scores = {name: {**inpainting_metrics(outputs[name][i], originals[i], geometry),
+                inputs = {"images": tf.constant(batch.masked)}
+                if layout == ANYWHERE:
+                    inputs["masks"] = tf.constant(batch.masks)
+                outputs["model"] = inpainter(**inputs)["inpainted"].numpy()
+            scored = perceptual(outputs, batch.originals)
+            for i, (key, kind) in enumerate(zip(batch.keys, batch.kinds)):
+                original, mask = batch.originals[i], batch.masks[i]
+                scores = {name: {**_hole_scores(outputs[name][i], original, mask, geometry, layout),
                                  "perceptual": scored[name][i]} for name in labels}
-                for name in labels:
-                    per_method[name].append(scores[name])
-                per_image.write(json.dumps({"index": count, "key": key, "metrics": scores}) + "\n")
-                if len(samples) < num_samples and key not in sampled_keys:
-                    sampled_keys.add(key)
-                    samples.append(_write_sample(output_dir, len(samples), key, masked[i],
-                                                 {name: outputs[name][i] for name in labels}, originals[i], scores))
+                per_kind.setdefault(kind, []).append({"scores": scores, "hole_area": hole_area(mask)})
+                per_image.write(json.dumps({"index": count, "key": key, "kind": kind, "metrics": scores}) + "\n")
+                if samples.wants(key, kind):
+                    images = {"masked": batch.masked[i], **({"mask": mask} if layout == ANYWHERE else {}),
+                              **{name: outputs[name][i] for name in labels}, "truth": original}
+                    samples.offer(Sample(key, kind, images, scores))
                 count += 1
             logging.info("evaluated %d images (%.1f images/s)", count, count / (time.monotonic() - started))
     if not count:
@@ -185,6 +232,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
         "count": count,
         "model": model_dir,
         "data": data_dir,
+        "holes": layout,
         "geometry": geometry.to_dict(),
         "model_metadata": read_metadata(model_dir),
         "baseline_settings": {
@@ -194,16 +242,34 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
         },
         "perceptual_settings": perceptual.settings,
         "labels": labels,
-        "methods": {name: _mean_scores(rows) for name, rows in per_method.items()},
+        "methods": _method_means([row for rows in per_kind.values() for row in rows], labels),
         "published": PUBLISHED,
-        "samples": samples,
+        "samples": samples.write(output_dir),
     }
+    if layout == ANYWHERE:
+        kinds = [kind for kind in RECORD_KINDS if kind in per_kind]
+        results["kinds"] = {kind: {"count": len(per_kind[kind]),
+                                   "hole_area": float(np.mean([r["hole_area"] for r in per_kind[kind]]))}
+                            for kind in kinds}
+        results["by_kind"] = {kind: _method_means(per_kind[kind], labels) for kind in kinds}
     with open(os.path.join(output_dir, METRICS), "w") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
     logging.info("wrote %s for %d %s images in %.0f s", os.path.join(output_dir, METRICS), count, split,
                  time.monotonic() - started)
     return results
+
+
+def _hole_scores(predicted: np.ndarray, original: np.ndarray, mask: np.ndarray, geometry: Geometry,
+                 layout: str) -> dict[str, dict[str, float]]:
+    """Centre holes: the hole and patch boxes' metrics; holes anywhere: the metrics of the mask's pixels."""
+    if layout == ANYWHERE:
+        return {"hole": masked_metrics(predicted, original, mask)}
+    return inpainting_metrics(predicted, original, geometry)
+
+
+def _method_means(rows: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, Any]:
+    return {name: _mean_scores([r["scores"][name] for r in rows]) for name in labels}
 
 
 def _mean_scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -215,31 +281,34 @@ def _mean_scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return means
 
 
-def _write_sample(output_dir: str, index: int, key: str, masked: np.ndarray, outputs: dict[str, np.ndarray],
-                  original: np.ndarray, scores: dict[str, Any]) -> dict[str, Any]:
-    images = {"masked": masked, **outputs, "truth": original}
-    paths = {}
-    for name, pixels in images.items():
-        relative = os.path.join(SAMPLES, f"{index:02d}_{name}.png")
-        Image.fromarray(pixels).save(os.path.join(output_dir, relative))
-        paths[name] = relative
-    return {"key": key, "images": paths, "hole_psnr": {name: s["hole"]["psnr"] for name, s in scores.items()},
-            "lpips": {name: s["perceptual"]["lpips"] for name, s in scores.items()}}
-
-
 def summary_lines(results: dict[str, Any]) -> list[str]:
-    """A short plain-text table of hole metrics and the perceptual distances, best PSNR first."""
-    methods = results["methods"]
-    top, _, bottom, _ = results["geometry"]["hole_box"]
-    lines = [f"hole metrics on {results['count']} {results['split']} images ({bottom - top}px square hole); "
-             f"LPIPS of the whole image, VGG feature distance of the patch (lower is better):",
-             f"  {'method':32s} {'PSNR dB':>8s} {'SSIM':>6s} {'L1 %':>6s} {'L2 %':>6s} {'LPIPS':>6s} {'VGG':>6s}"]
+    """A short plain-text table of hole metrics and the perceptual distances, best PSNR first; for
+    holes anywhere, one more table per hole kind."""
+    header = f"  {'method':32s} {'PSNR dB':>8s} {'SSIM':>6s} {'L1 %':>6s} {'L2 %':>6s} {'LPIPS':>6s} {'VGG':>6s}"
+    if results.get("holes", CENTER) == CENTER:
+        top, _, bottom, _ = results["geometry"]["hole_box"]
+        return [f"hole metrics on {results['count']} {results['split']} images ({bottom - top}px square hole); "
+                f"LPIPS of the whole image, VGG feature distance of the patch (lower is better):",
+                header, *_method_lines(results["methods"], results["labels"])]
+    kinds = results["kinds"]
+    counts = ", ".join(f"{kind} {k['count']}" for kind, k in kinds.items())
+    lines = [f"hole metrics on {results['count']} {results['split']} images, holes anywhere "
+             f"({counts}); LPIPS and VGG feature distance "
+             f"of the whole image (lower is better):", header, *_method_lines(results["methods"], results["labels"])]
+    for kind, k in kinds.items():
+        lines += [f"{kind}: {k['count']} images, holes {100 * k['hole_area']:.0f}% of the image on average",
+                  *_method_lines(results["by_kind"][kind], results["labels"])]
+    return lines
+
+
+def _method_lines(methods: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    lines = []
     for name in sorted(methods, key=lambda n: -methods[n]["hole"]["psnr"]):
         h = methods[name]["hole"]
         # "-": not computed (no VGG weights), or a metrics.json from before the perceptual metrics.
         lpips, vgg = ("-" if v is None else f"{v:.3f}"
                       for v in (methods[name].get("perceptual", {}).get(k) for k in PERCEPTUAL))
-        lines.append(f"  {results['labels'][name]:32s} {h['psnr']:8.2f} {h['ssim']:6.3f} "
+        lines.append(f"  {labels[name]:32s} {h['psnr']:8.2f} {h['ssim']:6.3f} "
                      f"{100 * h['l1']:6.2f} {100 * h['l2']:6.2f} {lpips:>6s} {vgg:>6s}")
     return lines
 
@@ -261,9 +330,12 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--vgg-weights", default="imagenet",
                         help="VGG16 weights of the feature distance: imagenet | PATH, as model.train takes")
     args = parser.parse_args(argv)
-    results = evaluate(args.model, args.data, args.output, args.split, args.max_images, args.batch_size,
-                       args.samples, args.radius, args.vgg_weights,
-                       tuple(args.methods.split(",")) if args.methods else None)
+    try:
+        results = evaluate(args.model, args.data, args.output, args.split, args.max_images, args.batch_size,
+                           args.samples, args.radius, args.vgg_weights,
+                           tuple(args.methods.split(",")) if args.methods else None)
+    except LayoutMismatch as e:
+        raise SystemExit(f"model.evaluate: {e}") from None
     print("\n".join(summary_lines(results)))
     return results
 

@@ -51,6 +51,75 @@ def evaluated_dir(tmp_path_factory, eval_records_dir, exported_model, imagenet_v
     return output
 
 
+ANYWHERE_PHOTOS = ("astronaut", "coffee", "chelsea")
+
+
+def anywhere_mask(kind: str, index: int) -> np.ndarray:
+    """A 128x128 hole mask of `kind` ("boxes": two rectangles, "strokes": a thick polyline), varied by `index`."""
+    import cv2
+
+    mask = np.zeros((128, 128), np.uint8)
+    if kind == "boxes":
+        mask[10 + 5 * index:50 + 5 * index, 60:110] = 255
+        mask[80:110, 10 + 7 * index:45 + 7 * index] = 255
+    else:
+        cv2.polylines(mask, [np.array([[10, 15 + 9 * index], [64, 100], [118, 20 + 11 * index]])], isClosed=False,
+                      color=255, thickness=7 + 2 * index)
+    return mask
+
+
+@pytest.fixture(scope="session")
+def anywhere_records_dir(tmp_path_factory) -> str:
+    """A data set of holes anywhere: a test split of 12 records (two crops of three scikit-image photos,
+    each crop once with boxes and once with strokes) in one gzip shard, and its manifest."""
+    import tensorflow as tf
+    from skimage import data
+
+    from tfrecords import Geometry, Record
+    from tfrecords.shards import shard_name, write_manifest
+
+    directory = tmp_path_factory.mktemp("anywhere_records")
+    geometry = Geometry()
+    with tf.io.TFRecordWriter(str(directory / shard_name("test", 0, 1)), options="GZIP") as writer:
+        for kind in ("boxes", "strokes"):
+            for name in ANYWHERE_PHOTOS:
+                photo = getattr(data, name)()
+                for crop_index, (top, left) in enumerate([(20, 30), (150, 200)]):
+                    image = np.ascontiguousarray(photo[top:top + 128, left:left + 128])
+                    writer.write(Record.from_image(image, geometry, key=f"sha-{name}", source_uri=f"{name}.png",
+                                                   crop_index=crop_index, mask=anywhere_mask(kind, crop_index),
+                                                   kind=kind).serialize())
+    write_manifest(str(directory), {"geometry": geometry.to_dict(), "splits": {"test": {"records": 12}},
+                                    "holes": {"kind": "mixed", "layout": "anywhere"}})
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def mask_exported_model(tmp_path_factory) -> str:
+    """The mask-channel generator of model/networks.py (bottleneck 16, width 8, untrained, seeded)
+    exported through model/export.py at the default geometry."""
+    import keras
+
+    from model.export import export_saved_model
+    from model.networks import build_mask_generator
+    from tfrecords.geometry import Geometry
+
+    keras.utils.set_random_seed(0)
+    generator = build_mask_generator(Geometry(), **TINY_GENERATOR)
+    path = str(tmp_path_factory.mktemp("mask_exported_model") / "export")
+    return export_saved_model(generator, Geometry(), path, {"note": "untrained tiny mask generator", **TINY_GENERATOR})
+
+
+@pytest.fixture(scope="session")
+def anywhere_evaluated_dir(tmp_path_factory, anywhere_records_dir, mask_exported_model, imagenet_vgg_npz) -> str:
+    """model.evaluate's output for the tiny mask export on the holes-anywhere test split, four samples kept."""
+    from model.evaluate import evaluate
+
+    output = str(tmp_path_factory.mktemp("anywhere_evaluated"))
+    evaluate(mask_exported_model, anywhere_records_dir, output, num_samples=4, vgg_weights=imagenet_vgg_npz)
+    return output
+
+
 # ---------------------------------------------------------------------------------------------
 # Bulk inpainting (pipelines/inpaint.py): the real generator at a tiny width, exported.
 # ---------------------------------------------------------------------------------------------
@@ -81,10 +150,12 @@ TINY_EVAL_PHOTOS = ("hubble_deep_field",)
 
 
 def build_tiny_records(directory, train_crops: int = 6, eval_crops: int = 4, train_shards: int = 2,
-                       seed: int = 0, geometry=None) -> str:
+                       seed: int = 0, geometry=None, mask_of=None, hole_kind: str = "center") -> str:
     """Writes train/eval gzip shards of crops of scikit-image photos, and manifest.json.
 
-    Every crop of one photo stays in one split. Returns the directory.
+    Every crop of one photo stays in one split. `mask_of(rng)` -> (mask, kind) gives each crop a hole
+    anywhere (a data set of layout "anywhere" whose --holes is `hole_kind`); None: the centre hole.
+    Returns the directory.
     """
     import tensorflow as tf
     from skimage import data
@@ -103,8 +174,9 @@ def build_tiny_records(directory, train_crops: int = 6, eval_crops: int = 4, tra
                 top = int(rng.integers(0, photo.shape[0] - size))
                 left = int(rng.integers(0, photo.shape[1] - size))
                 image = np.ascontiguousarray(photo[top:top + size, left:left + size, :3])
+                mask, kind = mask_of(rng) if mask_of else (None, "center")
                 yield Record.from_image(image, geometry, key=f"sha-{name}", source_uri=f"{name}.png",
-                                        crop_index=index)
+                                        crop_index=index, mask=mask, kind=kind)
 
     splits = {}
     for split, names, per_photo, count in (("train", TINY_TRAIN_PHOTOS, train_crops, train_shards),
@@ -121,8 +193,11 @@ def build_tiny_records(directory, train_crops: int = 6, eval_crops: int = 4, tra
             per_shard.append(len(part))
         splits[split] = {"images": len(names), "records": len(records), "shards": names_out,
                          "records_per_shard": per_shard}
-    write_manifest(str(directory), {"geometry": geometry.to_dict(), "fill_rgb": list(geometry.fill_rgb),
-                                    "splits": splits, "records": sum(s["records"] for s in splits.values())})
+    manifest = {"geometry": geometry.to_dict(), "fill_rgb": list(geometry.fill_rgb), "splits": splits,
+                "records": sum(s["records"] for s in splits.values())}
+    if mask_of:
+        manifest["holes"] = {"kind": hole_kind, "layout": "anywhere"}
+    write_manifest(str(directory), manifest)
     return str(directory)
 
 

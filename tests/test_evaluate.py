@@ -8,15 +8,17 @@ import tensorflow as tf
 from PIL import Image
 
 from model.baselines import run_baselines
-from model.evaluate import LABELS, METRICS, PER_IMAGE, evaluate, run, summary_lines
+from model.evaluate import LABELS, METRICS, PER_IMAGE, LayoutMismatch, evaluate, run, summary_lines
 from model.export import load_inpainter
 from model.losses import feature_distances, feature_loss
 from model.lpips import Lpips
-from model.metrics import inpainting_metrics
+from model.metrics import inpainting_metrics, masked_metrics
 from model.vgg import build_vgg_features
 from model.vgg_weights import load_vgg_weights
 from tfrecords.geometry import Geometry
 from tfrecords.masks import centre_mask
+from tfrecords.record import Record
+from tfrecords.shards import split_files
 
 G = Geometry()
 
@@ -28,6 +30,10 @@ def _results(directory):
 
 def _png(directory, relative):
     return np.asarray(Image.open(os.path.join(directory, relative)))
+
+
+def _records(directory, split):
+    return [Record.parse(r.numpy()) for r in tf.data.TFRecordDataset(split_files(directory, split), "GZIP")]
 
 
 def test_every_method_is_scored_on_every_image(evaluated_dir):
@@ -145,3 +151,98 @@ def test_a_subset_of_methods_on_the_held_out_split(eval_records_dir, exported_mo
     assert set(results["methods"]) == set(results["labels"]) == {"model", "telea"}
     with pytest.raises(ValueError, match="unknown methods"):
         evaluate(exported_model, str(data), str(tmp_path / "bad"), methods=("model", "photoshop"))
+
+
+# Holes anywhere: the tiny mask export on a test split of boxes and strokes records (conftest).
+def test_holes_anywhere_are_scored_per_kind_for_every_method(anywhere_evaluated_dir, anywhere_records_dir):
+    results = _results(anywhere_evaluated_dir)
+    records = _records(anywhere_records_dir, "test")
+    assert results["holes"] == "anywhere" and results["split"] == "test" and results["count"] == 12
+    assert list(results["kinds"]) == list(results["by_kind"]) == ["boxes", "strokes"]
+    with open(os.path.join(anywhere_evaluated_dir, PER_IMAGE)) as f:
+        rows = [json.loads(line) for line in f]
+    assert [r["kind"] for r in rows] == [r.kind for r in records] == ["boxes"] * 6 + ["strokes"] * 6
+    for kind, summary in results["kinds"].items():
+        assert summary["count"] == 6
+        assert summary["hole_area"] == pytest.approx(np.mean([np.mean(r.mask > 0) for r in records if r.kind == kind]))
+        assert set(results["by_kind"][kind]) == set(LABELS)
+    for name in LABELS:
+        overall = results["methods"][name]
+        assert overall["count"] == 12 and set(overall) == {"hole", "perceptual", "count"}  # no centre patch
+        assert 0 < overall["hole"]["psnr"] < 100 and 0 < overall["perceptual"]["lpips"] < 1
+        assert overall["perceptual"]["vgg_feature"] > 0
+        for kind in ("boxes", "strokes"):
+            kind_rows = [r["metrics"][name] for r in rows if r["kind"] == kind]
+            by_kind = results["by_kind"][kind][name]
+            assert by_kind["count"] == 6
+            for metric in ("psnr", "ssim", "l1", "l2"):
+                assert by_kind["hole"][metric] == pytest.approx(np.mean([r["hole"][metric] for r in kind_rows]))
+            for metric in ("lpips", "vgg_feature"):
+                assert by_kind["perceptual"][metric] == pytest.approx(
+                    np.mean([r["perceptual"][metric] for r in kind_rows]))
+        assert overall["hole"]["psnr"] == pytest.approx(np.mean([r["metrics"][name]["hole"]["psnr"] for r in rows]))
+
+
+def test_holes_anywhere_samples_show_each_kind_and_their_scores_can_be_recomputed(
+        anywhere_evaluated_dir, anywhere_records_dir, mask_exported_model, imagenet_vgg_npz):
+    samples = _results(anywhere_evaluated_dir)["samples"]
+    records = {(r.kind, r.key, r.crop_index): r for r in _records(anywhere_records_dir, "test")}
+    # In turns over the kinds, another photo where the kind has one: two rows of each kind.
+    assert [(s["kind"], s["key"]) for s in samples] == [("boxes", "sha-astronaut"), ("boxes", "sha-chelsea"),
+                                                         ("strokes", "sha-coffee"), ("strokes", "sha-astronaut")]
+    inpainter, geometry = load_inpainter(mask_exported_model)
+    vgg = build_vgg_features(load_vgg_weights(imagenet_vgg_npz).arrays)
+    for sample in samples:
+        masked, mask, truth = (_png(anywhere_evaluated_dir, sample["images"][n]) for n in ("masked", "mask", "truth"))
+        record = records[(sample["kind"], sample["key"], 0)]  # the first crop of its photo
+        np.testing.assert_array_equal(mask, record.mask)
+        np.testing.assert_array_equal(truth, record.truth)
+        hole = mask > 0
+        np.testing.assert_array_equal(masked[~hole], truth[~hole])
+        assert np.all(masked[hole] == geometry.fill_rgb)
+        expected = {**run_baselines(masked, mask),
+                    "model": inpainter(images=tf.constant(masked[None]),
+                                       masks=tf.constant(mask[None]))["inpainted"].numpy()[0]}
+        for name in LABELS:
+            saved = _png(anywhere_evaluated_dir, sample["images"][name])
+            np.testing.assert_array_equal(saved, expected[name])
+            np.testing.assert_array_equal(saved[~hole], truth[~hole])
+            assert sample["hole_psnr"][name] == pytest.approx(masked_metrics(saved, truth, mask)["psnr"])
+    # The VGG feature distance is the whole image's (the fill composited into the context).
+    with open(os.path.join(anywhere_evaluated_dir, PER_IMAGE)) as f:
+        first = json.loads(f.readline())
+    sample = samples[0]
+    saved, truth = (_png(anywhere_evaluated_dir, sample["images"][n]) for n in ("telea", "truth"))
+    distance = feature_distances(vgg, tf.constant(saved[None], tf.float32) / 127.5 - 1,
+                                 tf.constant(truth[None], tf.float32) / 127.5 - 1).numpy()[0]
+    assert first["key"] == sample["key"]
+    assert first["metrics"]["telea"]["perceptual"]["vgg_feature"] == pytest.approx(float(distance), rel=1e-4)
+
+
+def test_summary_has_a_table_per_hole_kind(anywhere_evaluated_dir):
+    results = _results(anywhere_evaluated_dir)
+    lines, n = summary_lines(results), len(LABELS)
+    assert lines[0] == ("hole metrics on 12 test images, holes anywhere (boxes 6, strokes 6); LPIPS and VGG "
+                        "feature distance of the whole image (lower is better):")
+    tables = {"all": (results["methods"], lines[2:2 + n])}
+    for i, kind in enumerate(("boxes", "strokes")):
+        start = 2 + n + i * (n + 1)
+        area = round(100 * results["kinds"][kind]["hole_area"])
+        assert lines[start] == f"{kind}: 6 images, holes {area}% of the image on average"
+        tables[kind] = (results["by_kind"][kind], lines[start + 1:start + 1 + n])
+    assert len(lines) == 2 + 3 * n + 2
+    for methods, table in tables.values():  # every method, best hole PSNR first
+        ranked = sorted(methods, key=lambda name: -methods[name]["hole"]["psnr"])
+        assert [line[2:34].strip() for line in table] == [LABELS[name] for name in ranked]
+        assert [line.split()[-6] for line in table] == [f"{methods[name]['hole']['psnr']:.2f}" for name in ranked]
+
+
+def test_a_model_of_the_other_hole_layout_is_a_one_line_error(anywhere_records_dir, eval_records_dir,
+                                                               exported_model, mask_exported_model, tmp_path):
+    with pytest.raises(LayoutMismatch, match="fills the centre hole but the data .* holds holes anywhere") as e:
+        evaluate(exported_model, anywhere_records_dir, str(tmp_path / "a"))
+    assert "\n" not in str(e.value)
+    with pytest.raises(LayoutMismatch, match="fills holes anywhere .* but the data .* holds the centre hole"):
+        evaluate(mask_exported_model, eval_records_dir, str(tmp_path / "b"))
+    with pytest.raises(SystemExit, match="^model.evaluate: the model .* fills the centre hole"):
+        run(["--model", exported_model, "--data", anywhere_records_dir, "--output", str(tmp_path / "c")])
