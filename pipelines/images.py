@@ -12,6 +12,7 @@ import io
 import math
 import struct
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 CROP_MODES = ("center", "random")
 _EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 # Reject reasons, as they appear in the rejects file and the manifest.
 EMPTY = "empty"
@@ -77,6 +79,14 @@ class CropSpec:
         return math.ceil(self.size / smallest)
 
 
+class Decoded(NamedTuple):
+    """An upright 8-bit RGB photo, possibly decoded at a reduced scale (JPEG draft), and its upright
+    (width, height) at full resolution: the size a mask drawn on the photo has."""
+
+    image: Image.Image
+    full_size: tuple[int, int]
+
+
 def decode(data: bytes, target_short_side: int | None = None, min_size: int = 1,
            max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Decodes image bytes into an upright 8-bit RGB image, or raises `Rejected`.
@@ -84,6 +94,12 @@ def decode(data: bytes, target_short_side: int | None = None, min_size: int = 1,
     With `target_short_side`, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale as long as its shorter
     side stays at least that long.
     """
+    return decode_upright(data, target_short_side, min_size, max_pixels).image
+
+
+def decode_upright(data: bytes, target_short_side: int | None = None, min_size: int = 1,
+                   max_pixels: int = MAX_IMAGE_PIXELS) -> Decoded:
+    """`decode`, with the photo's upright size at full resolution."""
     if not data:
         raise Rejected(EMPTY, "zero bytes")
     with warnings.catch_warnings():
@@ -119,7 +135,8 @@ def decode(data: bytes, target_short_side: int | None = None, min_size: int = 1,
         orientation = 1
     if orientation in range(2, 9):
         image = ImageOps.exif_transpose(image)
-    return to_rgb(image)
+    turned = orientation in _QUARTER_TURNS
+    return Decoded(to_rgb(image), (height, width) if turned else (width, height))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -143,21 +160,31 @@ def to_rgb(image: Image.Image) -> Image.Image:
         raise Rejected(UNSUPPORTED_MODE, f"cannot convert mode {mode} to RGB: {e}") from e
 
 
+def seeded_generator(seed: str, *streams: int) -> np.random.Generator:
+    """A numpy generator seeded by the sha256 of `seed` (an image key, a record id) and `streams`."""
+    return np.random.default_rng([int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"), *streams])
+
+
+def side_range(width: int, height: int, spec: CropSpec) -> tuple[float, float]:
+    """(smallest, largest) crop side in source pixels: `spec.scale` of the shorter side, never below
+    `spec.size` source pixels (no upscaling) unless the photo is smaller."""
+    short = min(width, height)
+    low = min(short, max(spec.scale[0] * short, spec.size))
+    return low, max(low, spec.scale[1] * short)
+
+
 def crop_boxes(width: int, height: int, spec: CropSpec, seed: str) -> list[tuple[float, float, float, float]]:
     """Source-pixel boxes (left, top, right, bottom) of the crops, each to be resized to `spec.size`.
 
     Random crop `i` draws its scale and position from a generator seeded by `seed` (the image key)
     and `i`, so reruns are identical and asking for more crops only appends to the list.
     """
-    short = min(width, height)
-    low = min(short, max(spec.scale[0] * short, spec.size))
-    high = max(low, spec.scale[1] * short)
+    low, high = side_range(width, height, spec)
     if spec.mode == "center":
         return [((width - high) / 2, (height - high) / 2, (width + high) / 2, (height + high) / 2)]
-    image_seed = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     boxes = []
     for index in range(spec.count):
-        u_side, u_x, u_y = np.random.default_rng([image_seed, index]).random(3).tolist()
+        u_side, u_x, u_y = seeded_generator(seed, index).random(3).tolist()
         side = low + u_side * (high - low)
         x, y = u_x * (width - side), u_y * (height - side)
         boxes.append((x, y, x + side, y + side))
@@ -166,11 +193,13 @@ def crop_boxes(width: int, height: int, spec: CropSpec, seed: str) -> list[tuple
 
 def crops(image: Image.Image, spec: CropSpec, seed: str) -> list[np.ndarray]:
     """The uint8 (size, size, 3) crops of an RGB image, resampled straight from the source region."""
-    out = []
-    for box in crop_boxes(image.width, image.height, spec, seed):
-        piece = image.resize((spec.size, spec.size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
-        out.append(np.asarray(piece, dtype=np.uint8))
-    return out
+    return [crop_at(image, box, spec.size) for box in crop_boxes(image.width, image.height, spec, seed)]
+
+
+def crop_at(image: Image.Image, box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """The uint8 (size, size, 3) crop of the source box (left, top, right, bottom) of an RGB image."""
+    piece = image.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+    return np.asarray(piece, dtype=np.uint8)
 
 
 def decode_crops(data: bytes, spec: CropSpec, seed: str) -> list[np.ndarray]:

@@ -4,16 +4,20 @@ A photo `PHOTOS/a/b/cat.jpg` takes the mask `MASKS/a/b/cat.png` (any image forma
 under that stem is looked for, PNG first). A mask pixel is hole where its grey value is >= 128.
 The mask must have the photo's size once the photo is turned upright by its EXIF orientation
 (masks are drawn on what a viewer shows). Shared by the preprocess stage and bulk inpainting.
+The preprocess stage cuts the photo and its mask with the same boxes (`masked_crops`).
 """
 from __future__ import annotations
 
 import io
 import posixpath
+import struct
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pipelines.images import Rejected
+from pipelines.images import CropSpec, Rejected, crop_at, seeded_generator, side_range, to_rgb
+from tfrecords.masks import HOLE
 
 # Reject reasons, as they appear in the rejects files.
 NO_MASK = "no_mask"
@@ -22,7 +26,11 @@ MASK_SIZE_MISMATCH = "mask_size_mismatch"
 EMPTY_MASK = "empty_mask"
 FULL_MASK = "full_mask"
 UNREADABLE_MASK = "unreadable_mask"
-REASONS = (NO_MASK, MASK_WITHOUT_PHOTO, MASK_SIZE_MISMATCH, EMPTY_MASK, FULL_MASK, UNREADABLE_MASK)
+NO_CONTEXT_IN_CROPS = "no_context_in_crops"  # every crop of the photo is all hole: see `masked_crops`
+REASONS = (NO_MASK, MASK_WITHOUT_PHOTO, MASK_SIZE_MISMATCH, EMPTY_MASK, FULL_MASK, UNREADABLE_MASK,
+           NO_CONTEXT_IN_CROPS)
+# Draws of a crop before it is dropped for leaving no context.
+CROP_ATTEMPTS = 8
 THRESHOLD = 128
 MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".jpg", ".jpeg")
 
@@ -54,18 +62,18 @@ def pair_by_stem(photos: list[str], photo_root: str, masks: list[str], mask_root
                  ) -> tuple[dict[str, str], list[str], list[str]]:
     """({photo: mask}, photos without a mask, masks without a photo). Where several mask files share a
     stem, the one whose extension comes first in `MASK_EXTENSIONS` is used; the others are masks
-    without a photo."""
+    without a photo. Where several photos share a stem, the first in sorted order takes the mask."""
     by_stem: dict[str, str] = {}
     spare = []
     rank = {e: i for i, e in enumerate(MASK_EXTENSIONS)}
-    for mask in sorted(masks, key=lambda m: rank.get(posixpath.splitext(m)[1].lower(), len(rank))):
+    for mask in sorted(masks, key=lambda m: (rank.get(posixpath.splitext(m)[1].lower(), len(rank)), m)):
         stem = relative_stem(mask, mask_root)
         if stem in by_stem:
             spare.append(mask)
         else:
             by_stem[stem] = mask
     pairs, lonely = {}, []
-    for photo in photos:
+    for photo in sorted(photos):
         mask = by_stem.pop(relative_stem(photo, photo_root), None)
         if mask is None:
             lonely.append(photo)
@@ -76,22 +84,107 @@ def pair_by_stem(photos: list[str], photo_root: str, masks: list[str], mask_root
 
 def read_mask(data: bytes, width: int, height: int) -> np.ndarray:
     """The (height, width) uint8 mask (255 = hole) in a mask file's bytes, or `Rejected` with its
-    reason: unreadable, another size than the upright photo, no hole, or no context."""
+    reason: unreadable, another size than the upright photo, no hole, or no context.
+
+    The size is checked before the pixels are decoded, so a mask file claiming a huge size costs
+    nothing. Any mode Pillow reads is taken as its grey value (16-bit scaled to 8 bits, alpha ignored).
+    """
     try:
         image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+    except Image.DecompressionBombError as e:  # the photo passed this limit, so the sizes differ
+        raise Rejected(MASK_SIZE_MISMATCH, str(e)) from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise Rejected(UNREADABLE_MASK, f"not a readable image: {e}") from e
     if image.size != (width, height):
         raise Rejected(MASK_SIZE_MISMATCH, f"mask is {image.width}x{image.height}, the upright photo "
                                            f"{width}x{height}")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA").convert("RGB")  # alpha is ignored: the grey value marks the hole
-    grey = np.asarray(image.convert("L"))
-    mask = np.where(grey >= THRESHOLD, 255, 0).astype(np.uint8)
+    try:
+        image.load()
+        grey = np.asarray(to_rgb(image).convert("L"))
+    except Rejected as e:
+        raise Rejected(UNREADABLE_MASK, e.detail) from e
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise Rejected(UNREADABLE_MASK, f"pixels: {e}") from e
+    mask = np.where(grey >= THRESHOLD, HOLE, 0).astype(np.uint8)
     holes = np.count_nonzero(mask)
     if holes == 0:
         raise Rejected(EMPTY_MASK, f"no pixel >= {THRESHOLD}: nothing to inpaint")
     if holes == mask.size:
         raise Rejected(FULL_MASK, "every pixel is hole: no context to inpaint from")
     return mask
+
+
+class MaskedCrop(NamedTuple):
+    """Crop `index` of a photo (uint8 (S,S,3)) and its mask (uint8 (S,S), 255 = hole)."""
+
+    index: int
+    pixels: np.ndarray
+    mask: np.ndarray
+
+
+def masked_crops(image: Image.Image, mask: np.ndarray, spec: CropSpec, seed: str) -> tuple[list[MaskedCrop], int]:
+    """(the crops of a photo and of its mask cut with the same boxes, how many crops were dropped).
+
+    `mask` is the user's mask at the photo's full upright size; `image` may be smaller (JPEG draft),
+    so boxes are mapped to mask pixels by the two sizes' ratio. Each crop covers a hole pixel: attempt
+    `a` of crop `i` draws, from `seed` (the photo's key), `i` and `a`, its side as `images.crop_boxes`
+    does (the largest scale in center mode), a hole pixel, and a position among those whose box holds
+    that pixel. A crop whose mask is invalid (all hole; or no hole, which covering a hole pixel rules
+    out) is redrawn, up to `CROP_ATTEMPTS` attempts; one still invalid after them is dropped (its
+    index is skipped), so a record never lacks context.
+    """
+    hole = mask == HOLE
+    scale_x, scale_y = mask.shape[1] / image.width, mask.shape[0] / image.height
+    low, high = side_range(image.width, image.height, spec)
+    cumulative = np.cumsum(np.count_nonzero(hole, axis=1))
+    kept, dropped = [], 0
+    for index in range(spec.count):
+        for attempt in range(CROP_ATTEMPTS):
+            u_side, u_hole, u_x, u_y = seeded_generator(seed, index, attempt).random(4).tolist()
+            side = high if spec.mode == "center" else low + u_side * (high - low)
+            row, column = _nth_hole_pixel(hole, cumulative, int(u_hole * cumulative[-1]))
+            x = _position_covering((column + 0.5) / scale_x, side, image.width, u_x)
+            y = _position_covering((row + 0.5) / scale_y, side, image.height, u_y)
+            crop = crop_mask(mask, (x * scale_x, y * scale_y, (x + side) * scale_x, (y + side) * scale_y), spec.size)
+            if 0 < np.count_nonzero(crop) < crop.size:
+                kept.append(MaskedCrop(index, crop_at(image, (x, y, x + side, y + side), spec.size), crop))
+                break
+        else:
+            dropped += 1
+    return kept, dropped
+
+
+def crop_mask(mask: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """The (size, size) crop of `mask` at the source box (left, top, right, bottom): a crop pixel is
+    hole wherever the hole touches its footprint, so no hole pixel is lost by downsampling."""
+    left, top, right, bottom = box
+    hole = mask == HOLE
+    rows = _touched(hole, top, bottom, size, axis=0)
+    return np.where(_touched(rows, left, right, size, axis=1), HOLE, 0).astype(np.uint8)
+
+
+def _touched(hole: np.ndarray, start: float, end: float, size: int, axis: int) -> np.ndarray:
+    """`hole` reduced along `axis` to `size` cells spanning [start, end): a cell is True where any
+    source pixel overlapping it is."""
+    length = hole.shape[axis]
+    edges = start + (end - start) * np.arange(size + 1) / size
+    first = np.clip(np.floor(edges[:-1]).astype(np.int64), 0, length - 1)
+    last = np.clip(np.ceil(edges[1:]).astype(np.int64), first + 1, length)  # exclusive
+    part = hole.take(np.arange(first[0], last[-1]), axis=axis)
+    # Runs from each cell's first pixel to the next cell's; the pixel a cell shares with the next
+    # one (a footprint ending mid-pixel) is added back.
+    runs = np.logical_or.reduceat(part, first - first[0], axis=axis)
+    return runs | part.take(last - 1 - first[0], axis=axis)
+
+
+def _nth_hole_pixel(hole: np.ndarray, cumulative: np.ndarray, n: int) -> tuple[int, int]:
+    """(row, column) of the `n`th hole pixel in row-major order; `cumulative` counts them by row."""
+    row = int(np.searchsorted(cumulative, n, side="right"))
+    before = int(cumulative[row - 1]) if row else 0
+    return row, int(np.flatnonzero(hole[row])[n - before])
+
+
+def _position_covering(centre: float, side: float, length: int, u: float) -> float:
+    """The start, drawn by `u`, of a `side`-long span inside [0, length) that holds `centre`."""
+    low, high = max(0.0, centre - side), min(centre, length - side)
+    return low + u * (high - low)

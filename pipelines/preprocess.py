@@ -1,6 +1,8 @@
-"""Raw photos to centre-masked TFRecords: the preprocess pipeline.
+"""Raw photos to masked TFRecords: the preprocess pipeline.
 
     python -m pipelines.preprocess --input data/raw --output data/tfrecords [--crops-per-image 8]
+    python -m pipelines.preprocess --input data/raw --output data/tfrecords --holes mixed
+    python -m pipelines.preprocess --input data/raw --output data/tfrecords --masks data/masks
     python -m pipelines.preprocess --input 'gs://bucket/photos/**.jpg' --output gs://bucket/tfrecords \\
         --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp --setup_file ./setup.py
 
@@ -17,6 +19,15 @@ The train/eval/test split (pipelines/splits.py) hashes a *split group*: the phot
 or, for a file whose name matches --split-group-pattern, its directory plus the name with the match
 removed, so `rocks2+l.png` and `rocks2+r.png` (a stereo pair) land on the same side; files whose
 path matches --test-source all go to test. The embedded sample data is named so.
+
+Holes: by default every record's hole is the geometry's centre box (layout `center`, the paper's
+benchmark). `--holes boxes|strokes|mixed` gives each record a mask generated from its record id
+(pipelines/holes.py); `--masks DIR` takes the users' own masks, one file per photo matched by
+relative path and stem (pipelines/mask_files.py), and cuts each photo and its mask with the same
+boxes, each crop placed over the hole. Both keep the whole true crop in each record (layout
+`anywhere`). With masks, photos without a mask, masks without a photo and unusable masks are
+rejects too (a rejected mask file is a row of its own), so the accounting extends to the mask files;
+manifest.json `holes` gives the hole kind, layout and the hole's share of the crop over the records.
 """
 from __future__ import annotations
 
@@ -30,20 +41,21 @@ import posixpath
 import re
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from PIL import Image
 
-from pipelines import images
+from pipelines import holes, images, mask_files
 from pipelines.options import pipeline_options
 from pipelines.splits import DEFAULT_GROUP_PATTERN, SplitSpec
 from tfrecords import SCHEMA_VERSION, Geometry, Record
-from tfrecords import shards
+from tfrecords import masks, shards
 from tfrecords.writer import compress_record, write_shard
 
 NAMESPACE = "preprocess"
@@ -53,69 +65,154 @@ _REJECT, _DUPLICATE = "reject", "duplicate"
 _GLOB = re.compile(r"[*?\[]")
 
 
-class ReadAndHash(beam.DoFn):
-    """path -> (sha256 of the bytes, path); unreadable files go to the rejects."""
+class Source(NamedTuple):
+    """A photo to preprocess and the user's mask file for it ("" where holes are generated)."""
 
-    def process(self, path: str) -> Iterator[Any]:
-        Metrics.counter(NAMESPACE, "files_matched").inc()
+    path: str
+    mask: str = ""
+
+
+class PairWithMasks(beam.PTransform):
+    """Photo paths -> (sources: each photo with its mask, rejects: photos without a mask and masks
+    without a photo, the mask files' paths), matched by relative path and stem (mask_files.py)."""
+
+    def __init__(self, photo_root: str, masks_dir: str) -> None:
+        super().__init__()
+        self._photo_root = photo_root
+        self._mask_root = masks_dir.rstrip("/")
+
+    def expand(self, photos: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
+        mask_paths = _image_paths(photos.pipeline, FileSystems.join(self._mask_root, "**"), True, "Masks")
+        paired = ({"photos": photos | "PhotoStems" >> beam.Map(_keyed_by_stem, self._photo_root),
+                   "masks": mask_paths | "MaskStems" >> beam.Map(_keyed_by_stem, self._mask_root)}
+                  | "GroupByStem" >> beam.CoGroupByKey()
+                  | "PairByStem" >> beam.FlatMap(_pair_by_stem, self._photo_root, self._mask_root).with_outputs(
+                      _REJECT, main="sources"))
+        return paired.sources, paired[_REJECT], mask_paths
+
+
+def _keyed_by_stem(path: str, root: str) -> tuple[str, str]:
+    return mask_files.relative_stem(path, root), path
+
+
+def _pair_by_stem(element: tuple[str, dict[str, Iterable[str]]], photo_root: str, mask_root: str) -> Iterator[Any]:
+    stem, found = element
+    pairs, lonely, spare = mask_files.pair_by_stem(list(found["photos"]), photo_root, list(found["masks"]), mask_root)
+    for photo, mask in sorted(pairs.items()):
+        yield Source(photo, mask)
+    for photo in lonely:
+        Metrics.counter(NAMESPACE, f"rejects_{mask_files.NO_MASK}").inc()
+        yield beam.pvalue.TaggedOutput(_REJECT, _reject(photo, mask_files.NO_MASK, f"no {stem}.* under {mask_root}"))
+    for mask in spare:
+        Metrics.counter(NAMESPACE, f"rejects_{mask_files.MASK_WITHOUT_PHOTO}").inc()
+        detail = (f"{next(iter(pairs.values()))} has the same stem and is used" if pairs
+                  else f"no {stem}.* under {photo_root}")
+        yield beam.pvalue.TaggedOutput(_REJECT, _reject(mask, mask_files.MASK_WITHOUT_PHOTO, detail, mask))
+
+
+class ReadAndHash(beam.DoFn):
+    """Source -> (sha256 of the photo's bytes, source); unreadable photos go to the rejects."""
+
+    def process(self, source: Source) -> Iterator[Any]:
+        Metrics.counter(NAMESPACE, "files_read").inc()
         try:
-            data = _read(path)
+            data = _read(source.path)
         except (OSError, IOError) as e:
-            yield beam.pvalue.TaggedOutput(_REJECT, _reject(path, images.UNREADABLE, str(e)))
+            yield beam.pvalue.TaggedOutput(_REJECT, _reject(source.path, images.UNREADABLE, str(e), source.mask))
             return
-        yield hashlib.sha256(data).hexdigest(), path
+        yield hashlib.sha256(data).hexdigest(), source
 
 
 class KeepFirstOfDuplicates(beam.DoFn):
-    """(sha256, paths) -> (sha256, kept path): the first held-out path if any, else the first path;
-    the other paths are duplicates."""
+    """(sha256, sources) -> (sha256, kept source): the first held-out path if any, else the first
+    path; the other sources are duplicates (with their masks, which go unused)."""
 
     def __init__(self, splits: SplitSpec) -> None:
         self._splits = splits
 
-    def process(self, element: tuple[str, Iterable[str]]) -> Iterator[Any]:
-        key, paths = element
-        kept, *others = sorted(paths, key=lambda path: (not self._splits.held_out(path), path))
+    def process(self, element: tuple[str, Iterable[Source]]) -> Iterator[Any]:
+        key, sources = element
+        kept, *others = sorted(sources, key=lambda source: (not self._splits.held_out(source.path), source.path))
         for other in others:
             Metrics.counter(NAMESPACE, "duplicates").inc()
-            yield beam.pvalue.TaggedOutput(_DUPLICATE, {"path": other, "duplicate_of": kept, "sha256": key})
+            duplicate = {"path": other.path, "duplicate_of": kept.path, "sha256": key}
+            yield beam.pvalue.TaggedOutput(_DUPLICATE, {**duplicate, "mask": other.mask} if other.mask else duplicate)
         yield key, kept
 
 
+class Crop(NamedTuple):
+    """A crop of a photo and its hole: `mask` None for the centre box of a `center` data set."""
+
+    index: int
+    pixels: np.ndarray
+    mask: np.ndarray | None
+    kind: str
+
+
 class DecodeCropAndMask(beam.DoFn):
-    """(sha256, path) -> ((split, shard index), (record id, record as a gzip member)) per crop, and
-    one summary per image. Compressing here spreads the deflate over the workers that decode."""
+    """(sha256, source) -> ((split, shard index), (record id, record as a gzip member)) per crop, one
+    summary per image and (kind, hole pixels) per record. Compressing here spreads the deflate over
+    the workers that decode."""
 
     IMAGES = "images"
+    HOLES = "holes"
 
-    def __init__(self, geometry: Geometry, spec: images.CropSpec, splits: SplitSpec) -> None:
+    def __init__(self, geometry: Geometry, spec: images.CropSpec, splits: SplitSpec, holes_kind: str) -> None:
         self._geometry = geometry
         self._spec = spec
         self._splits = splits
+        self._holes_kind = holes_kind
 
     def setup(self) -> None:
         Image.MAX_IMAGE_PIXELS = self._spec.max_pixels
 
-    def process(self, element: tuple[str, str], shard_counts: dict[str, int]) -> Iterator[Any]:
-        key, path = element
+    def process(self, element: tuple[str, Source], shard_counts: dict[str, int]) -> Iterator[Any]:
+        key, source = element
         try:
-            pixels = images.decode_crops(_read(path), self._spec, seed=key)
+            crops, dropped = self._crops(key, source)
         except images.Rejected as e:
             Metrics.counter(NAMESPACE, f"rejects_{e.reason}").inc()
-            yield beam.pvalue.TaggedOutput(_REJECT, _reject(path, e.reason, e.detail))
+            yield beam.pvalue.TaggedOutput(_REJECT, _reject(source.path, e.reason, e.detail, source.mask))
             return
         except (OSError, IOError) as e:
             Metrics.counter(NAMESPACE, f"rejects_{images.UNREADABLE}").inc()
-            yield beam.pvalue.TaggedOutput(_REJECT, _reject(path, images.UNREADABLE, str(e)))
+            yield beam.pvalue.TaggedOutput(_REJECT, _reject(source.path, images.UNREADABLE, str(e), source.mask))
             return
-        split = self._splits.split(path, key)
+        split = self._splits.split(source.path, key)
         Metrics.counter(NAMESPACE, f"images_{split}").inc()
-        Metrics.counter(NAMESPACE, f"records_{split}").inc(len(pixels))
-        yield beam.pvalue.TaggedOutput(self.IMAGES, (split, len(pixels)))
-        for index, crop in enumerate(pixels):
-            record = Record.from_image(crop, self._geometry, key=key, source_uri=path, crop_index=index)
+        Metrics.counter(NAMESPACE, f"records_{split}").inc(len(crops))
+        yield beam.pvalue.TaggedOutput(self.IMAGES, (split, len(crops), dropped))
+        for crop in crops:
+            record = Record.from_image(crop.pixels, self._geometry, key=key, source_uri=source.path,
+                                       crop_index=crop.index, mask=crop.mask, kind=crop.kind)
+            yield beam.pvalue.TaggedOutput(self.HOLES, (record.kind, int(np.count_nonzero(record.mask))))
             shard = _shard_of(record.record_id, shard_counts[split])
             yield (split, shard), (record.record_id, compress_record(record.serialize()))
+
+    def _crops(self, key: str, source: Source) -> tuple[list[Crop], int]:
+        """(the photo's crops with their holes, crops dropped for leaving no context), or `Rejected`."""
+        if not source.mask:
+            pixels = images.decode_crops(_read(source.path), self._spec, seed=key)
+            return [Crop(index, crop, *self._generated_hole(f"{key}-{index}")) for index, crop in enumerate(pixels)], 0
+        photo = images.decode_upright(_read(source.path), target_short_side=self._spec.decode_short_side,
+                                      min_size=self._spec.min_size, max_pixels=self._spec.max_pixels)
+        try:
+            data = _read(source.mask)
+        except (OSError, IOError) as e:
+            raise images.Rejected(mask_files.UNREADABLE_MASK, str(e)) from e
+        mask = mask_files.read_mask(data, *photo.full_size)
+        crops, dropped = mask_files.masked_crops(photo.image, mask, self._spec, seed=key)
+        if not crops:
+            raise images.Rejected(mask_files.NO_CONTEXT_IN_CROPS, f"each of the {self._spec.count} crop(s) was all hole "
+                                                                  f"in {mask_files.CROP_ATTEMPTS} draws")
+        return [Crop(c.index, c.pixels, c.mask, masks.USER) for c in crops], dropped
+
+    def _generated_hole(self, record_id: str) -> tuple[np.ndarray | None, str]:
+        """(mask, kind) of the record `record_id` (`Record.record_id`); mask None: the centre box of
+        a `center` data set, whose records keep the centre patch as they always have."""
+        if self._holes_kind == masks.CENTER:
+            return None, masks.CENTER
+        return holes.generate(self._holes_kind, record_id, self._geometry)
 
 
 class WriteShard(beam.DoFn):
@@ -190,8 +287,11 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _reject(path: str, reason: str, detail: str) -> dict[str, str]:
-    return {"path": path, "reason": reason, "detail": detail[:500]}
+def _reject(path: str, reason: str, detail: str, mask: str = "") -> dict[str, str]:
+    """A rejects.jsonl row; `mask`: the mask file that goes unused with it (the row's own file for a
+    mask without a photo)."""
+    row = {"path": path, "reason": reason, "detail": detail[:500]}
+    return {**row, "mask": mask} if mask else row
 
 
 def file_pattern(input_path: str) -> tuple[str, bool]:
@@ -211,8 +311,10 @@ def _is_image_name(path: str) -> bool:
 
 
 def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], duplicates: list[dict],
-                  written: list[dict], settings: dict[str, Any]) -> dict[str, Any]:
-    """Writes rejects.jsonl, duplicates.jsonl and manifest.json; fails if any file is unaccounted."""
+                  written: list[dict], hole_pixels: list[tuple[tuple[str, int], int]],
+                  settings: dict[str, Any]) -> dict[str, Any]:
+    """Writes rejects.jsonl, duplicates.jsonl and manifest.json; fails if any file, mask file or
+    crop is unaccounted. `hole_pixels`: ((record kind, hole pixels), records)."""
     rejects = sorted(rejects, key=lambda r: r["path"])
     duplicates = sorted(duplicates, key=lambda d: d["path"])
     for name, rows in ((REJECTS, rejects), (DUPLICATES, duplicates)):
@@ -231,6 +333,7 @@ def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], d
             "records_per_shard": [w["records"] for w in files],
         }
     images_total = sum(s["images"] for s in splits.values())
+    without_photo = rejects_by_reason.get(mask_files.MASK_WITHOUT_PHOTO, 0)
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "geometry": settings["geometry"],
@@ -243,17 +346,50 @@ def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], d
         "rejects_by_reason": dict(sorted(rejects_by_reason.items())),
         "splits": splits,
         "settings": {k: v for k, v in settings.items() if k != "geometry"},
+        "holes": _holes_summary(settings["holes"], hole_pixels, settings["geometry"]["image_size"]),
         "accounting": "files_matched == images + duplicates + rejects; records = crops of the images",
     }
-    if manifest["files_matched"] != images_total + len(duplicates) + len(rejects):
+    dropped = counts.get("crops_dropped", 0)
+    if settings["masks"]:
+        manifest["masks"] = {
+            "matched": counts.get("masks_matched", 0),
+            "used": images_total,
+            "rejected": sum(1 for r in rejects if "mask" in r),
+            "of_duplicates": sum(1 for d in duplicates if "mask" in d),
+            "without_photo": without_photo,
+            "crops_dropped": dropped,
+        }
+        manifest["accounting"] = (
+            "files_matched == images + duplicates + rejects - masks.without_photo (rows of mask files); "
+            "masks.matched == masks.used + masks.rejected (reject rows naming the mask: its photo's or its own) "
+            "+ masks.of_duplicates; records == images x crops_per_image - masks.crops_dropped (crops still all "
+            f"hole after {mask_files.CROP_ATTEMPTS} draws)")
+        m = manifest["masks"]
+        if m["matched"] != m["used"] + m["rejected"] + m["of_duplicates"]:
+            raise RuntimeError(f"mask files unaccounted for: {manifest}")
+    if manifest["files_matched"] != images_total + len(duplicates) + len(rejects) - without_photo:
         raise RuntimeError(f"files unaccounted for: {manifest}")
     for split, s in splits.items():
         if s["records"] != counts.get(f"records/{split}", 0):
             raise RuntimeError(f"{split}: {counts.get(f'records/{split}', 0)} records made, {s['records']} in the "
                                f"shards: {manifest}")
+    if manifest["records"] != images_total * settings["crops_per_image"] - dropped:
+        raise RuntimeError(f"crops unaccounted for: {manifest}")
     _remove_stale_shards(output, {w["path"] for w in written})
     shards.write_manifest(output, manifest)
     return manifest
+
+
+def _holes_summary(kind: str, hole_pixels: list[tuple[tuple[str, int], int]], size: int) -> dict[str, Any]:
+    """The manifest's `holes`: the data set's hole kind and layout, the hole's share of the crop over
+    all records, and the records of each record kind."""
+    by_kind: dict[str, int] = {}
+    by_pixels: dict[int, int] = {}
+    for (record_kind, pixels), records in hole_pixels:
+        by_kind[record_kind] = by_kind.get(record_kind, 0) + records
+        by_pixels[pixels] = by_pixels.get(pixels, 0) + records
+    return {"kind": kind, "layout": masks.layout_of(kind), "area": holes.area_summary(by_pixels, size),
+            "by_kind": dict(sorted(by_kind.items()))}
 
 
 def _remove_stale_shards(output: str, current: set[str]) -> None:
@@ -266,17 +402,41 @@ def _remove_stale_shards(output: str, current: set[str]) -> None:
         FileSystems.delete(stale)
 
 
+class ListImageFiles(beam.PTransform):
+    """The paths a file pattern matches; with `images_only`, those with an image file's name."""
+
+    def __init__(self, pattern: str, images_only: bool) -> None:
+        super().__init__()
+        self._pattern = pattern
+        self._images_only = images_only
+
+    def expand(self, pipeline: beam.pvalue.PBegin) -> beam.PCollection:
+        images_only = self._images_only
+        return (pipeline
+                | "Match" >> fileio.MatchFiles(self._pattern, fileio.EmptyMatchTreatment.DISALLOW)
+                | "Paths" >> beam.Map(lambda metadata: metadata.path)
+                | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or _is_image_name(path)))
+
+
 def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geometry, spec: images.CropSpec,
-          splits: SplitSpec, num_shards: int = 0) -> None:
-    """Adds the preprocess stages to `pipeline`."""
+          splits: SplitSpec, num_shards: int = 0, holes_kind: str = masks.CENTER, masks_dir: str = "") -> None:
+    """Adds the preprocess stages to `pipeline`: holes of `holes_kind` (a --holes value), or the
+    users' masks under `masks_dir` (then `holes_kind` is `user`)."""
     pattern, images_only = file_pattern(input_path)
-    paths = (pipeline
-             | "MatchFiles" >> fileio.MatchFiles(pattern, fileio.EmptyMatchTreatment.DISALLOW)
-             | "Paths" >> beam.Map(lambda metadata: metadata.path)
-             | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or _is_image_name(path))
-             # The listing is one bundle: break fusion so reading and decoding spread over workers.
-             | "BreakFusion" >> beam.Reshuffle())
-    hashed = paths | "ReadAndHash" >> beam.ParDo(ReadAndHash()).with_outputs(_REJECT, main="hashed")
+    paths = pipeline | "MatchFiles" >> ListImageFiles(pattern, images_only)
+    events = [paths | "CountMatched" >> beam.Map(lambda _: ("files_matched", 1))]
+    unpaired = []
+    if masks_dir:
+        photo_root = mask_files.match_root(pattern) if _GLOB.search(pattern) else posixpath.dirname(pattern)
+        sources, without_partner, mask_paths = paths | "PairWithMasks" >> PairWithMasks(photo_root, masks_dir)
+        unpaired.append(without_partner)
+        events.append(mask_paths | "CountMasks" >> beam.Map(lambda _: ("masks_matched", 1)))
+    else:
+        sources = paths | "Sources" >> beam.Map(Source)
+    # The listing is one bundle: break fusion so reading and decoding spread over workers.
+    hashed = (sources
+              | "BreakFusion" >> beam.Reshuffle()
+              | "ReadAndHash" >> beam.ParDo(ReadAndHash()).with_outputs(_REJECT, main="hashed"))
     unique = (hashed.hashed
               | "GroupByContent" >> beam.GroupByKey()
               | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates(splits)).with_outputs(
@@ -289,18 +449,20 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
               | "ShardsPerSplit" >> beam.Map(shard_counts, beam.pvalue.AsSingleton(held_out), spec.count, splits,
                                              num_shards))
     decoded = unique.unique | "DecodeCropAndMask" >> beam.ParDo(
-        DecodeCropAndMask(geometry, spec, splits),
-        shard_counts=beam.pvalue.AsSingleton(counts)).with_outputs(_REJECT, DecodeCropAndMask.IMAGES, main="records")
+        DecodeCropAndMask(geometry, spec, splits, holes_kind),
+        shard_counts=beam.pvalue.AsSingleton(counts)).with_outputs(
+            _REJECT, DecodeCropAndMask.IMAGES, DecodeCropAndMask.HOLES, main="records")
     written = decoded.records | "WriteShards" >> WriteShards(output, counts)
-    rejects = (hashed[_REJECT], decoded[_REJECT]) | "AllRejects" >> beam.Flatten()
-    events = ((paths | "CountMatched" >> beam.Map(lambda _: ("files_matched", 1)),
-               decoded[DecodeCropAndMask.IMAGES] | "CountImagesAndRecords" >> beam.FlatMap(
-                   lambda s: [(f"images/{s[0]}", 1), (f"records/{s[0]}", s[1])]))
-              | "AllEvents" >> beam.Flatten()
-              | "Counts" >> beam.CombinePerKey(sum))
+    rejects = [hashed[_REJECT], decoded[_REJECT], *unpaired] | "AllRejects" >> beam.Flatten()
+    events.append(decoded[DecodeCropAndMask.IMAGES] | "CountImagesAndRecords" >> beam.FlatMap(
+        lambda s: [(f"images/{s[0]}", 1), (f"records/{s[0]}", s[1]), ("crops_dropped", s[2])]))
+    events = events | "AllEvents" >> beam.Flatten() | "Counts" >> beam.CombinePerKey(sum)
+    hole_pixels = decoded[DecodeCropAndMask.HOLES] | "CountHoleAreas" >> beam.combiners.Count.PerElement()
     settings = {
         "geometry": geometry.to_dict(),
         "input": input_path,
+        "holes": holes_kind,
+        "masks": masks_dir,
         "crop": spec.mode,
         "crops_per_image": spec.count,
         "crop_scale": list(spec.scale),
@@ -316,7 +478,7 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
          | "WriteManifest" >> beam.Map(
              write_outputs, output=output, counts=beam.pvalue.AsDict(events),
              rejects=beam.pvalue.AsList(rejects), duplicates=beam.pvalue.AsList(unique[_DUPLICATE]),
-             written=beam.pvalue.AsList(written), settings=settings))
+             written=beam.pvalue.AsList(written), hole_pixels=beam.pvalue.AsList(hole_pixels), settings=settings))
 
 
 def summary(manifest: dict[str, Any], output: str, seconds: float) -> str:
@@ -324,8 +486,11 @@ def summary(manifest: dict[str, Any], output: str, seconds: float) -> str:
     images_per_split = " / ".join(f"{x['images']} {split}" for x, split in zip(s, shards.SPLITS))
     records_per_split = " / ".join(str(x["records"]) for x in s)
     reasons = ", ".join(f"{k} {v}" for k, v in manifest["rejects_by_reason"].items())
+    hole = manifest["holes"]
+    kinds = ", ".join(f"{k} {v}" for k, v in hole["by_kind"].items())
+    holes_said = "" if hole["kind"] == masks.CENTER else f" with {hole['kind']} holes ({kinds})"
     return (f"preprocess: {manifest['files_matched']} files matched -> {manifest['images']} images "
-            f"({images_per_split}) -> {manifest['records']} records ({records_per_split}) in "
+            f"({images_per_split}) -> {manifest['records']} records ({records_per_split}){holes_said} in "
             f"{'+'.join(str(len(x['shards'])) for x in s)} shards, {manifest['duplicates']} duplicates, "
             f"{manifest['rejects']} rejects{f' ({reasons})' if reasons else ''}; {seconds:.1f}s -> {output}")
 
@@ -367,6 +532,13 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
                         help="reject photos whose shorter side is below this (default: image size)")
     parser.add_argument("--max-pixels", type=int, default=images.MAX_IMAGE_PIXELS,
                         help="reject larger images as decompression bombs")
+    parser.add_argument("--holes", choices=masks.GENERATED_KINDS, default=None,
+                        help="each record's hole: the geometry's centre box (default), 1-3 boxes, "
+                             "free-form strokes, or one of the three per record, drawn from the record id")
+    parser.add_argument("--masks", default="",
+                        help="a directory (local or gs://) of the users' own masks instead, one image file per "
+                             "photo at the photo's relative path and stem (white = hole); each crop is placed "
+                             "over the hole")
     parser.add_argument("--num-shards", type=int, default=0,
                         help=f"shards per split (default: one per {shards.RECORDS_PER_SHARD} records)")
     parser.add_argument("--split-group-pattern", default=DEFAULT_GROUP_PATTERN,
@@ -391,11 +563,15 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         splits = SplitSpec(args.eval_fraction, args.test_fraction, args.split_group_pattern, args.test_source)
     except (ValueError, re.error) as e:
         raise SystemExit(f"preprocess: {e}") from e
+    if args.holes and args.masks:
+        raise SystemExit(f"preprocess: --holes {args.holes} and --masks {args.masks} exclude each other: the "
+                         f"holes are generated or the users' masks, not both")
+    holes_kind = masks.USER if args.masks else args.holes or masks.CENTER
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
     start = time.perf_counter()
     with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
-        build(pipeline, args.input, args.output, geometry, spec, splits, args.num_shards)
+        build(pipeline, args.input, args.output, geometry, spec, splits, args.num_shards, holes_kind, args.masks)
     manifest = shards.read_manifest(args.output)
     line = summary(manifest, args.output, time.perf_counter() - start)
     logging.info(line)

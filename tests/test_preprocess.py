@@ -1,8 +1,10 @@
 """The preprocess pipeline on a generated corpus (good files of every kind and broken ones) and on
-the embedded real photos: accounting, rejects, duplicates, splits, shards, manifest, tf.data."""
+the embedded real photos: accounting, rejects, duplicates, splits, shards, manifest, tf.data, and
+generated holes (--holes). Users' own masks (--masks): tests/test_mask_files.py."""
 import hashlib
 import io
 import json
+from collections import Counter
 import os
 import shutil
 from pathlib import Path
@@ -13,12 +15,12 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from PIL import Image
 
-from pipelines import images, preprocess, sample_data
+from pipelines import holes, images, preprocess, sample_data
 from pipelines.options import pipeline_options
 from pipelines.splits import SplitSpec
 from tfrecords import Geometry, Record, SCHEMA_VERSION
 from tfrecords.schema import FEATURE_SPEC, parse_examples
-from tfrecords import shards
+from tfrecords import masks, shards
 from tests.test_images import png_header_only
 
 LIGHT = ["--runner", "FnApiRunner", "--direct_num_workers", "1", "--direct_running_mode", "in_memory"]
@@ -77,6 +79,16 @@ def corpus(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def few_photos(tmp_path_factory) -> Path:
+    """Four real photo crops, PNG."""
+    root = tmp_path_factory.mktemp("few_photos")
+    photo = real_photo()
+    for i, (x, y) in enumerate(((0, 0), (200, 0), (0, 250), (212, 252))):
+        save(photo.crop((x, y, x + 300, y + 260)), root / f"p{i}.png", "PNG")
+    return root
+
+
 def run(input_path, output, *extra) -> dict:
     return preprocess.run(["--input", str(input_path), "--output", str(output), *LIGHT, *extra])
 
@@ -88,6 +100,17 @@ def read_split(output: Path, split: str) -> list[Record]:
 
 def read_all(output: Path) -> dict[str, list[Record]]:
     return {split: read_split(output, split) for split in shards.SPLITS}
+
+
+def serialized_records(output: Path) -> list[bytes]:
+    files = [f for split in shards.SPLITS for f in shards.split_files(str(output), split)]
+    return [s.numpy() for s in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def same_shards(one: Path, two: Path) -> bool:
+    names = sorted(p.name for p in one.glob(f"*{shards.SUFFIX}"))
+    return bool(names) and names == sorted(p.name for p in two.glob(f"*{shards.SUFFIX}")) and all(
+        (one / name).read_bytes() == (two / name).read_bytes() for name in names)
 
 
 def image_files(root: Path) -> list[Path]:
@@ -227,8 +250,9 @@ def test_the_manifest_refuses_records_missing_from_the_shards(tmp_path):
     written = [{"split": "train", "path": str(tmp_path / shards.shard_name("train", 0, 1)), "records": 2},
                {"split": "eval", "path": str(tmp_path / shards.shard_name("eval", 0, 1)), "records": 0}]
     counts = {"files_matched": 1, "images/train": 1, "records/train": 3}
+    settings = {"geometry": Geometry().to_dict(), "holes": "center", "masks": "", "crops_per_image": 3}
     with pytest.raises(RuntimeError, match="train: 3 records made, 2 in the shards"):
-        preprocess.write_outputs(None, str(tmp_path), counts, [], [], written, {"geometry": Geometry().to_dict()})
+        preprocess.write_outputs(None, str(tmp_path), counts, [], [], written, [(("center", 3136), 3)], settings)
     assert not (tmp_path / shards.MANIFEST).exists()
 
 
@@ -247,11 +271,15 @@ def test_help_and_defaults_from_geometry(capsys):
         preprocess.parse_args(["--help"])
     out = capsys.readouterr().out
     assert "--crops-per-image" in out and "--crop-scale" in out and "--test-source" in out
+    assert "--holes" in out and "--masks" in out
+    with pytest.raises(SystemExit):
+        preprocess.parse_args(["--input", "x", "--output", "y", "--holes", "triangles"])
     with pytest.raises(SystemExit):
         preprocess.parse_args(["--input", "x", "--output", "y", "--crop-scale", "0.5"])
     args, beam_args = preprocess.parse_args(["--input", "x", "--output", "y", "--runner", "DataflowRunner"])
     assert (args.image_size, args.patch_size, args.overlap) == (128, 64, 4)
     assert (args.crop_scale, args.eval_fraction, args.test_fraction, args.test_source) == ((0.5, 1.0), 0.1, 0.1, "")
+    assert (args.holes, args.masks) == (None, "")
     assert beam_args == ["--runner", "DataflowRunner"]
 
 
@@ -280,3 +308,70 @@ def test_embedded_real_photos_subset(tmp_path):
     assert sides["mvtb-rocks2"] and sides["mvtb-church"] and sides["skimage-motorcycle"] == {"test"}
     assert all(s == {"test"} for group, s in sides.items() if group.startswith("skimage-"))
     assert {side for group, s in sides.items() if not group.startswith("skimage-") for side in s} >= {"train", "eval"}
+
+
+def test_mixed_holes_records_round_trip_and_the_manifest_has_their_stats(few_photos, tmp_path, capsys):
+    geometry = Geometry()
+    manifest = run(few_photos, tmp_path / "one", "--holes", "mixed", "--crops-per-image", "4")
+    said = capsys.readouterr().out
+    assert manifest["settings"]["holes"] == "mixed" and manifest["settings"]["masks"] == ""
+    records = [r for rs in read_all(tmp_path / "one").values() for r in rs]
+    assert len(records) == manifest["records"] == 16
+    spec = images.CropSpec(size=128, mode="random", count=4)
+    crops = {p.name: images.decode_crops(p.read_bytes(), spec, hashlib.sha256(p.read_bytes()).hexdigest())
+             for p in few_photos.iterdir()}
+    for r in records:
+        mask, kind = holes.generate(masks.MIXED, r.record_id, geometry)
+        assert r.kind == kind and np.array_equal(r.mask, mask)
+        assert r.patch is None and np.array_equal(r.truth, crops[Path(r.source_uri).name][r.crop_index])
+        assert np.array_equal(r.masked, masks.mask_image(r.truth, mask, geometry.fill_rgb))
+        assert np.array_equal(r.original(), r.truth)
+
+    kinds = Counter(r.kind for r in records)
+    assert set(kinds) == {masks.CENTER, masks.BOXES, masks.STROKES}
+    assert ") with mixed holes (" + ", ".join(f"{k} {kinds[k]}" for k in sorted(kinds)) + ") in " in said
+    pixels = Counter(int(np.count_nonzero(r.mask)) for r in records)
+    assert manifest["holes"] == {"kind": "mixed", "layout": "anywhere", "by_kind": dict(sorted(kinds.items())),
+                                 "area": holes.area_summary(dict(pixels), 128)}
+    assert shards.hole_layout(manifest) == "anywhere"
+    area = manifest["holes"]["area"]
+    assert 0 < area["min"] <= area["p10"] <= area["p50"] <= area["p90"] <= area["max"] < 1
+
+    serialized = serialized_records(tmp_path / "one")
+    batch = parse_examples(tf.constant(serialized), geometry, layout="anywhere")
+    by_id = {r.record_id: r for r in records}
+    for i, raw in enumerate(serialized):
+        r = by_id[Record.parse(raw).record_id]
+        assert np.array_equal(batch["mask"][i, ..., 0].numpy(), r.mask == masks.HOLE)
+        assert np.array_equal(batch["original"][i].numpy(), r.truth)
+        assert np.array_equal(batch["masked"][i].numpy(), r.masked)
+        assert batch["kind"][i].numpy().decode() == r.kind
+    # Reruns write identical bytes, whatever the local mode.
+    preprocess.run(["--input", str(few_photos), "--output", str(tmp_path / "two"), "--holes", "mixed",
+                    "--crops-per-image", "4"])
+    assert same_shards(tmp_path / "one", tmp_path / "two")
+
+
+def test_center_holes_are_the_centre_records_as_before(few_photos, tmp_path):
+    geometry = Geometry()
+    default = run(few_photos, tmp_path / "default", "--crops-per-image", "2")
+    center = run(few_photos, tmp_path / "center", "--crops-per-image", "2", "--holes", "center")
+    assert same_shards(tmp_path / "default", tmp_path / "center")
+    assert default["settings"] == center["settings"] and center["settings"]["holes"] == "center"
+    share = 56 * 56 / 128 ** 2
+    assert center["holes"] == {"kind": "center", "layout": "center", "by_kind": {"center": 8},
+                               "area": {k: round(share, 6) for k in ("mean", "min", "p10", "p50", "p90", "max")}}
+    serialized = serialized_records(tmp_path / "center")
+    for raw in serialized:
+        r = Record.parse(raw)
+        assert r.kind == masks.CENTER and r.truth is None and r.patch is not None
+        assert np.array_equal(r.mask, masks.centre_mask(geometry))
+        # Byte for byte the centre record of the crop, as Record.from_image has always made it.
+        assert Record.from_image(r.original(), geometry, r.key, r.source_uri, r.crop_index).serialize() == raw
+    batch = parse_examples(tf.constant(serialized), geometry, layout="center")
+    assert batch["patch"].shape == (8, 64, 64, 3)
+
+
+def test_holes_and_masks_exclude_each_other(few_photos, tmp_path):
+    with pytest.raises(SystemExit, match=r"^preprocess: --holes boxes and --masks .* exclude each other"):
+        run(few_photos, tmp_path, "--holes", "boxes", "--masks", str(few_photos))
