@@ -9,6 +9,7 @@ The preprocess stage cuts the photo and its mask with the same boxes (`masked_cr
 from __future__ import annotations
 
 import io
+import math
 import posixpath
 import struct
 from typing import NamedTuple
@@ -145,7 +146,7 @@ def masked_crops(image: Image.Image, mask: np.ndarray, spec: CropSpec, seed: str
             row, column = _nth_hole_pixel(hole, cumulative, int(u_hole * cumulative[-1]))
             x = _position_covering((column + 0.5) / scale_x, side, image.width, u_x)
             y = _position_covering((row + 0.5) / scale_y, side, image.height, u_y)
-            crop = crop_mask(mask, (x * scale_x, y * scale_y, (x + side) * scale_x, (y + side) * scale_y), spec.size)
+            crop = _cut_hole(hole, (x * scale_x, y * scale_y, (x + side) * scale_x, (y + side) * scale_y), spec.size)
             if 0 < np.count_nonzero(crop) < crop.size:
                 kept.append(MaskedCrop(index, crop_at(image, (x, y, x + side, y + side), spec.size), crop))
                 break
@@ -157,10 +158,15 @@ def masked_crops(image: Image.Image, mask: np.ndarray, spec: CropSpec, seed: str
 def crop_mask(mask: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
     """The (size, size) crop of `mask` at the source box (left, top, right, bottom): a crop pixel is
     hole wherever the hole touches its footprint, so no hole pixel is lost by downsampling."""
+    return _cut_hole(mask == HOLE, box, size)
+
+
+def _cut_hole(hole: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
     left, top, right, bottom = box
-    hole = mask == HOLE
-    rows = _touched(hole, top, bottom, size, axis=0)
-    return np.where(_touched(rows, left, right, size, axis=1), HOLE, 0).astype(np.uint8)
+    x0, y0 = max(0, math.floor(left)), max(0, math.floor(top))
+    region = hole[y0:math.ceil(bottom), x0:math.ceil(right)]
+    rows = _touched(region, top - y0, bottom - y0, size, axis=0)
+    return np.where(_touched(rows, left - x0, right - x0, size, axis=1), HOLE, 0).astype(np.uint8)
 
 
 def _touched(hole: np.ndarray, start: float, end: float, size: int, axis: int) -> np.ndarray:

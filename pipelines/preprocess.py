@@ -13,7 +13,8 @@ and turned into records, each compressed as a gzip member and keyed by its shard
 shards per split is set from the files matched, so records go straight to their shard); each
 shard's records are sorted by id and written as one gzip TFRecord file. Every matched file ends as
 records, a duplicate or a reject (rejects.jsonl, with its reason), and manifest.json states the
-accounting: files_matched == images + duplicates + rejects, and every record made is in a shard.
+accounting: files_matched == images + duplicates + rejects (of photos), and every record made is in
+a shard.
 
 The train/eval/test split (pipelines/splits.py) hashes a *split group*: the photo's content hash,
 or, for a file whose name matches --split-group-pattern, its directory plus the name with the match
@@ -26,8 +27,12 @@ benchmark). `--holes boxes|strokes|mixed` gives each record a mask generated fro
 relative path and stem (pipelines/mask_files.py), and cuts each photo and its mask with the same
 boxes, each crop placed over the hole. Both keep the whole true crop in each record (layout
 `anywhere`). With masks, photos without a mask, masks without a photo and unusable masks are
-rejects too (a rejected mask file is a row of its own), so the accounting extends to the mask files;
-manifest.json `holes` gives the hole kind, layout and the hole's share of the crop over the records.
+rejects too (a rejected mask file is a row of its own), so the accounting extends to the mask files
+(manifest.json `masks`); a duplicate photo's mask goes unused, named in duplicates.jsonl. Each crop
+of a photo with a mask covers a hole pixel; one left all hole is redrawn, and dropped after
+`mask_files.CROP_ATTEMPTS` draws (`masks.crops_dropped`; a photo left without any crop is a reject,
+no_context_in_crops). manifest.json `holes` gives the hole kind, the layout, the hole's share of the
+crop over the records and the records of each kind.
 """
 from __future__ import annotations
 
@@ -82,7 +87,7 @@ class PairWithMasks(beam.PTransform):
         self._mask_root = masks_dir.rstrip("/")
 
     def expand(self, photos: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
-        mask_paths = _image_paths(photos.pipeline, FileSystems.join(self._mask_root, "**"), True, "Masks")
+        mask_paths = photos.pipeline | "MatchMasks" >> ListImageFiles(FileSystems.join(self._mask_root, "**"), True)
         paired = ({"photos": photos | "PhotoStems" >> beam.Map(_keyed_by_stem, self._photo_root),
                    "masks": mask_paths | "MaskStems" >> beam.Map(_keyed_by_stem, self._mask_root)}
                   | "GroupByStem" >> beam.CoGroupByKey()

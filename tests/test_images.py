@@ -191,3 +191,29 @@ def test_crop_spec_validation():
     for scale in ((0.6, 0.5), (0.0, 1.0), (0.5, 1.2)):
         with pytest.raises(ValueError):
             images.CropSpec(mode="random", count=2, scale=scale)
+
+
+@pytest.mark.parametrize("orientation, upright", [(1, (400, 300)), (3, (400, 300)), (4, (400, 300)),
+                                                  (5, (300, 400)), (6, (300, 400)), (8, (300, 400))])
+def test_decode_upright_gives_the_full_upright_size_beside_a_draft(orientation, upright):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.effect_noise((400, 300), 60).convert("RGB"), "JPEG", quality=90, exif=exif)
+    full = images.decode_upright(data)
+    assert full.image.size == full.full_size == upright  # what a mask drawn on the photo measures
+    draft = images.decode_upright(data, target_short_side=64)
+    assert draft.full_size == upright and draft.image.size == (upright[0] // 4, upright[1] // 4)
+    assert images.decode(data).size == upright
+
+
+def test_seeded_generators_and_crop_at():
+    first = images.seeded_generator("key", 3).random(4)
+    assert np.array_equal(first, images.seeded_generator("key", 3).random(4))
+    assert not np.array_equal(first, images.seeded_generator("key", 4).random(4))
+    assert not np.array_equal(first, images.seeded_generator("other", 3).random(4))
+    gradient = Image.fromarray(np.tile(np.linspace(0, 255, 512).astype(np.uint8)[None, :, None], (256, 1, 3)))
+    crop = images.crop_at(gradient, (256.0, 0.0, 512.0, 256.0), 64)
+    assert crop.shape == (64, 64, 3) and abs(int(crop[32, 0, 0]) - 128) <= 3
+    spec = images.CropSpec(size=128, scale=(0.25, 0.75), mode="random", count=2)
+    assert images.side_range(1000, 800, spec) == (200.0, 600.0)
+    assert images.side_range(300, 200, spec) == (128, 150.0)  # never below 128 source pixels
