@@ -32,10 +32,12 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 
-from model.evaluate import METRICS, summary_lines  # noqa: E402
+from model.evaluate import ANYWHERE, METRICS, summary_lines  # noqa: E402
 
 GRID = "grid.png"
 CURVES = "training_curves.png"
+# A record's hole kind (tfrecords/masks.py RECORD_KINDS) as the report names it.
+KIND_TITLES = {"center": "Centre box", "boxes": "Boxes", "strokes": "Strokes", "user": "User masks"}
 # tag -> run (the folder under logs/ that holds the events, e.g. "train", "eval") -> [(step, value)]
 Scalars = dict[str, dict[str, list[tuple[int, float]]]]
 # panel title -> series label -> [(step, value)]
@@ -143,10 +145,13 @@ def _smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
 
 
 def plot_grid(results: dict[str, Any], eval_dir: str, path: str) -> None:
-    """Rows of eval images; columns masked input, each baseline, the model, the truth."""
+    """Rows of eval images; columns masked input, each baseline, the model, the truth. For holes
+    anywhere the masked input has the hole outlined, a column shows the mask and each row names its
+    hole kind."""
     labels = results["labels"]
-    columns = ["masked", *labels, "truth"]
-    titles = {"masked": "Masked input", **labels, "truth": "Ground truth"}
+    anywhere = results.get("holes") == ANYWHERE
+    columns = ["masked", *(["mask"] if anywhere else []), *labels, "truth"]
+    titles = {"masked": "Masked input", "mask": "Hole mask", **labels, "truth": "Ground truth"}
     samples = results["samples"]
     cell = 2.3
     fig, axes = plt.subplots(len(samples), len(columns), figsize=(cell * len(columns), cell * len(samples) + 0.6),
@@ -155,11 +160,15 @@ def plot_grid(results: dict[str, Any], eval_dir: str, path: str) -> None:
         for c, name in enumerate(columns):
             ax = axes[r, c]
             ax.imshow(np.asarray(Image.open(os.path.join(eval_dir, sample["images"][name]))),
-                      interpolation="nearest")
+                      interpolation="nearest", cmap="gray", vmin=0, vmax=255)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(titles[name].replace(" (", "\n("), fontsize=11)
+            if anywhere and name == "masked":
+                hole = np.asarray(Image.open(os.path.join(eval_dir, sample["images"]["mask"]))) > 0
+                ax.contour(hole, levels=[0.5], colors="yellow", linewidths=0.8)
+                ax.set_ylabel(KIND_TITLES[sample["kind"]], fontsize=11)
             if name in sample["hole_psnr"]:
                 label = f"hole PSNR {sample['hole_psnr'][name]:.1f} dB"
                 if name in sample.get("lpips", {}):
@@ -198,9 +207,9 @@ HOLE_COLUMNS = region_columns("hole") + PERCEPTUAL_COLUMNS
 PATCH_COLUMNS = region_columns("patch")
 
 
-def metrics_rows(results: dict[str, Any], columns: list[Column]) -> list[list[Cell]]:
-    """One row per method, best hole PSNR first; a metric the evaluation lacks reads "-"."""
-    methods = results["methods"]
+def metrics_rows(methods: dict[str, Any], labels: dict[str, str], columns: list[Column]) -> list[list[Cell]]:
+    """One row per method of `methods` (metrics.json's `methods`, or one kind's `by_kind` entry), best
+    hole PSNR first; a metric the evaluation lacks reads "-"."""
 
     def value(name: str, column: Column) -> float | None:
         return methods[name].get(column.group, {}).get(column.key)
@@ -212,7 +221,7 @@ def metrics_rows(results: dict[str, Any], columns: list[Column]) -> list[list[Ce
             best[column.key] = max(values) if column.higher_is_better else min(values)
     rows = []
     for name in sorted(methods, key=lambda n: -methods[n]["hole"]["psnr"]):
-        row = [Cell(results["labels"][name])]
+        row = [Cell(labels[name])]
         for column in columns:
             v = value(name, column)
             row.append(Cell("-") if v is None else Cell(column.format(v), v == best[column.key]))
@@ -225,7 +234,7 @@ def published_rows(results: dict[str, Any]) -> list[list[Cell]]:
     rows = [[Cell(f"{name} (published, Paris StreetView)"), Cell(f"{m['psnr']:.2f}"), Cell("-"),
              Cell(f"{100 * m['l1']:.2f}"), Cell(f"{100 * m['l2']:.2f}")]
             for name, m in results["published"]["methods"].items()]
-    return rows + metrics_rows(results, PATCH_COLUMNS)
+    return rows + metrics_rows(results["methods"], results["labels"], PATCH_COLUMNS)
 
 
 def headline(results: dict[str, Any]) -> str:
@@ -236,7 +245,8 @@ def headline(results: dict[str, Any]) -> str:
     lpips = methods["model"].get("perceptual", {}).get("lpips")  # absent from older metrics.json
     perceptual = "" if lpips is None else f", LPIPS {lpips:.3f}"
     return (f"Model hole PSNR {model['psnr']:.2f} dB, SSIM {model['ssim']:.3f}, L1 {100 * model['l1']:.2f}%"
-            f"{perceptual} on {results['count']} {results['split']} images; best baseline "
+            f"{perceptual} on {results['count']} {results['split']} images"
+            f"{' with holes anywhere' if results.get('holes') == ANYWHERE else ''}; best baseline "
             f"{results['labels'][best]} {methods[best]['hole']['psnr']:.2f} dB ({delta:+.2f} dB).")
 
 
@@ -260,6 +270,74 @@ def selection_line(results: dict[str, Any]) -> str:
                    ". Caution: these figures come from the same `eval` split that selected it.")
 
 
+@dataclasses.dataclass(frozen=True)
+class Table:
+    heading: str
+    caption: str
+    columns: list[Column]
+    rows: list[list[Cell]]
+
+
+def centre_tables(results: dict[str, Any]) -> list[Table]:
+    """The hole table and the patch figures beside the published context encoder's."""
+    g = results["geometry"]
+    top, _, bottom, _ = g["hole_box"]
+    hole, patch = bottom - top, g["patch_size"]
+    caption = (f"Hole metrics ({hole}x{hole}, what the model fills). "
+               + _metrics_notes(results, f"on the {patch}x{patch} patch"))
+    published = (f"{patch}x{patch} patch figures beside the published context-encoder numbers. "
+                 f"{results['published']['note']} Our patch includes the {g['overlap']}-px overlap ring, which "
+                 f"every method here leaves as the visible true pixels.")
+    return [_hole_table(results, caption),
+            Table("Against the published context encoder", published, PATCH_COLUMNS, published_rows(results))]
+
+
+def anywhere_tables(results: dict[str, Any]) -> list[Table]:
+    """The hole table of every image, then one per hole kind."""
+    size = results["geometry"]["image_size"]
+    caption = ("Hole metrics over each record's own hole pixels (its mask: what the model fills), every hole kind "
+               "together. " + _metrics_notes(results, f"on the whole {size}x{size} image, the fill composited "
+                                                      "into the context"))
+    tables = [_hole_table(results, caption)]
+    for kind, summary in results["kinds"].items():
+        tables.append(Table(f"Hole metrics: {KIND_TITLES[kind].lower()}",
+                            f"The {summary['count']} images whose holes are {KIND_TITLES[kind].lower()}, "
+                            f"{100 * summary['hole_area']:.0f}% of the image on average; the best value of each "
+                            f"column in bold.", HOLE_COLUMNS,
+                            metrics_rows(results["by_kind"][kind], results["labels"], HOLE_COLUMNS)))
+    return tables
+
+
+def _hole_table(results: dict[str, Any], caption: str) -> Table:
+    rows = metrics_rows(results["methods"], results["labels"], HOLE_COLUMNS)
+    return Table("Hole metrics", caption, HOLE_COLUMNS, rows)
+
+
+def _metrics_notes(results: dict[str, Any], vgg_region: str) -> str:
+    """What the hole table's columns and the baselines are."""
+    size = results["geometry"]["image_size"]
+    skipped = results.get("perceptual_settings", {}).get("vgg_feature", {}).get("skipped")
+    return (f"PSNR peak 255; L1/L2 are mean absolute/squared error as % of the pixel range. Mean colour fill paints "
+            f"the hole with the mean of the image's visible pixels; OpenCV radius "
+            f"{results['baseline_settings']['opencv_inpaint_radius']} px; FSR is OpenCV's Frequency Selective "
+            f"Reconstruction, fast profile. LPIPS: LPIPS(VGG) of the whole {size}x{size} inpainted image against "
+            f"the original. VGG feature distance: the structural loss's VGG16 term (conv1_1, conv2_1, conv3_1, "
+            f"each normalised by the truth's mean square) {vgg_region}"
+            + (f" (not computed: {skipped})" if skipped else "")
+            + ". Both are distances, lower is better. The best value of each column is in bold.")
+
+
+def _holes_line(results: dict[str, Any]) -> str:
+    """The images and their holes, for the introduction."""
+    g = results["geometry"]
+    images = f"{g['image_size']}x{g['image_size']} images"
+    if results.get("holes") != ANYWHERE:
+        top, _, bottom, _ = g["hole_box"]
+        return f"{images}, {bottom - top}x{bottom - top} centre hole"
+    kinds = ", ".join(f"{k['count']} {KIND_TITLES[kind].lower()}" for kind, k in results["kinds"].items())
+    return f"{images}, holes anywhere, a mask per record: {kinds}"
+
+
 def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]:
     """Writes the report; returns the paths of what it wrote."""
     with open(os.path.join(eval_dir, METRICS)) as f:
@@ -274,36 +352,18 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
     else:
         logging.warning("no TensorBoard scalars under %s: the report has no training curves",
                         os.path.join(run_dir, "logs"))
-    g = results["geometry"]
-    top, _, bottom, _ = g["hole_box"]
-    hole, patch = bottom - top, g["patch_size"]
-    ring = g["overlap"]
-    skipped = results.get("perceptual_settings", {}).get("vgg_feature", {}).get("skipped")
+    anywhere = results.get("holes") == ANYWHERE
     page = {
         "title": f"Structural inpainting report: {run_dir}",
         "headline": headline(results),
         "intro": (f"Run `{run_dir}`, model `{results['model']}`, evaluated on {results['count']} "
-                  f"`{results['split']}` records of `{results['data']}` ({g['image_size']}x{g['image_size']} "
-                  f"images, {hole}x{hole} centre hole). {selection_line(results)} "
-                  f"Generated {datetime.datetime.now():%Y-%m-%d %H:%M}."),
-        "hole_caption": (f"Hole metrics ({hole}x{hole}, what the model fills). PSNR peak 255; L1/L2 are mean "
-                         f"absolute/squared error as % of the pixel range. Mean colour fill paints the hole with "
-                         f"the mean of the image's visible pixels; OpenCV radius "
-                         f"{results['baseline_settings']['opencv_inpaint_radius']} px; FSR is OpenCV's "
-                         f"Frequency Selective Reconstruction, fast profile. LPIPS: LPIPS(VGG) of the whole "
-                         f"{g['image_size']}x{g['image_size']} inpainted image against the original. VGG feature "
-                         f"distance: the structural loss's VGG16 term (conv1_1, conv2_1, conv3_1, each normalised "
-                         f"by the truth's mean square) on the {patch}x{patch} patch"
-                         + (f" (not computed: {skipped})" if skipped else "")
-                         + ". Both are distances, lower is better. The best value of each column is in bold."),
-        "hole_columns": HOLE_COLUMNS,
-        "hole_rows": metrics_rows(results, HOLE_COLUMNS),
-        "patch_caption": (f"{patch}x{patch} patch figures beside the published context-encoder numbers. "
-                          f"{results['published']['note']} Our patch includes the {ring}-px overlap ring, which "
-                          f"every method here leaves as the visible true pixels."),
-        "patch_columns": PATCH_COLUMNS,
-        "patch_rows": published_rows(results),
-        "grid_caption": ("Eval images, one per source photo: masked input, each baseline, the model, the "
+                  f"`{results['split']}` records of `{results['data']}` ({_holes_line(results)}). "
+                  f"{selection_line(results)} Generated {datetime.datetime.now():%Y-%m-%d %H:%M}."),
+        "tables": anywhere_tables(results) if anywhere else centre_tables(results),
+        "grid_caption": ("Eval images, one per source photo, in turns over the hole kinds (named on the left): "
+                         "masked input with the hole outlined, the hole mask (white: hole), each baseline, the "
+                         "model, the ground truth; each output's hole PSNR and LPIPS under it." if anywhere else
+                         "Eval images, one per source photo: masked input, each baseline, the model, the "
                          "ground truth; each output's hole PSNR and LPIPS under it."),
         "curves_caption": (f"Training scalars from the TensorBoard logs under `{run_dir}/logs/` (faint: raw; "
                            "solid: smoothed; dashed: the switch from structural to joint adversarial training)."
@@ -330,12 +390,11 @@ def _markdown(page: dict[str, Any]) -> str:
         return "\n".join(lines + ["| " + " | ".join(f"**{c.text}**" if c.best else c.text for c in r) + " |"
                                    for r in rows])
 
-    parts = [f"# {page['title']}", f"**{page['headline']}**", page["intro"],
-             "## Hole metrics", page["hole_caption"], table(page["hole_columns"], page["hole_rows"]),
-             "## Against the published context encoder", page["patch_caption"],
-             table(page["patch_columns"], page["patch_rows"]),
-             "## Eval images", page["grid_caption"], f"![eval images]({GRID})",
-             "## Training curves", page["curves_caption"]]
+    parts = [f"# {page['title']}", f"**{page['headline']}**", page["intro"]]
+    for t in page["tables"]:
+        parts += [f"## {t.heading}", t.caption, table(t.columns, t.rows)]
+    parts += ["## Eval images", page["grid_caption"], f"![eval images]({GRID})",
+              "## Training curves", page["curves_caption"]]
     if page["curves"]:
         parts.append(f"![training curves]({page['curves']})")
     parts += ["## How the model was trained", "From the export's `inpainting.json`:",
@@ -353,6 +412,8 @@ def _html(page: dict[str, Any]) -> str:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     curves = f'<img src="{e(page["curves"])}" alt="training curves">' if page["curves"] else ""
+    tables = "\n".join(f"<h2>{e(t.heading)}</h2><p>{e(t.caption)}</p>{table(t.columns, t.rows)}"
+                       for t in page["tables"])
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{e(page['title'])}</title>
 <style>
@@ -366,8 +427,7 @@ img {{ max-width: 100%; }}
 <h1>{e(page['title'])}</h1>
 <p class="headline">{e(page['headline'])}</p>
 <p>{e(page['intro'])}</p>
-<h2>Hole metrics</h2><p>{e(page['hole_caption'])}</p>{table(page['hole_columns'], page['hole_rows'])}
-<h2>Against the published context encoder</h2><p>{e(page['patch_caption'])}</p>{table(page['patch_columns'], page['patch_rows'])}
+{tables}
 <h2>Eval images</h2><p>{e(page['grid_caption'])}</p><img src="{GRID}" alt="eval images">
 <h2>Training curves</h2><p>{e(page['curves_caption'])}</p>{curves}
 <h2>How the model was trained</h2><p>From the export's <code>inpainting.json</code>:</p>

@@ -126,3 +126,54 @@ def test_cli_prints_where_the_report_is_and_the_headline(tiny_run, evaluated_dir
     out = capsys.readouterr().out
     assert f"report: {tmp_path / 'report.html'}" in out
     assert "Model hole PSNR" in out and "best baseline" in out
+
+
+def _markdown_section_table(markdown, heading):
+    """The rows of the table under the `## heading` of a markdown page."""
+    section = markdown.split(f"\n## {heading}\n", 1)[1]
+    return _markdown_table(section, "| Method |")
+
+
+def test_holes_anywhere_report_has_a_table_per_kind_with_the_best_in_bold(tiny_run, anywhere_evaluated_dir, tmp_path):
+    with open(os.path.join(anywhere_evaluated_dir, "metrics.json")) as f:
+        results = json.load(f)
+    paths = build_report(tiny_run, anywhere_evaluated_dir, str(tmp_path))
+    markdown, html = open(paths["markdown"]).read(), open(paths["html"]).read()
+    assert "on 12 test images with holes anywhere; best baseline" in markdown
+    assert "holes anywhere, a mask per record: 6 boxes, 6 strokes" in markdown
+    # No patch table: the published context-encoder figures are of the centre hole.
+    assert "Paris StreetView" not in markdown and "Against the published" not in html
+    by_label = {label: name for name, label in results["labels"].items()}
+    columns = [("hole", "psnr", max), ("hole", "ssim", max), ("hole", "l1", min), ("hole", "l2", min),
+               ("perceptual", "lpips", min), ("perceptual", "vgg_feature", min)]
+    for heading, methods in (("Hole metrics", results["methods"]),
+                             ("Hole metrics: boxes", results["by_kind"]["boxes"]),
+                             ("Hole metrics: strokes", results["by_kind"]["strokes"])):
+        rows = _markdown_section_table(markdown, heading)
+        assert [by_label[r[0]] for r in rows] == sorted(methods, key=lambda n: -methods[n]["hole"]["psnr"])
+        assert {"telea", "navier_stokes", "biharmonic", "fsr", "mean_fill", "model"} == {by_label[r[0]] for r in rows}
+        for c, (group, key, pick) in enumerate(columns, start=1):
+            best = pick(methods, key=lambda n: methods[n][group][key])
+            assert [by_label[r[0]] for r in rows if r[c].startswith("**")] == [best], (heading, key)
+        psnr = {by_label[r[0]]: r[1].strip("*") for r in rows}
+        assert psnr == {n: f"{methods[n]['hole']['psnr']:.2f}" for n in methods}
+    assert "of the image on average" in markdown
+    assert html.count("<table>") == 3 and html.count("<strong>") == 3 * len(columns)
+
+
+def test_holes_anywhere_grid_shows_the_mask_column_and_a_row_per_sample(tiny_run, anywhere_evaluated_dir,
+                                                                        evaluated_dir, tmp_path):
+    anywhere = Image.open(build_report(tiny_run, anywhere_evaluated_dir, str(tmp_path / "a"))["grid"])
+    centre = Image.open(build_report(tiny_run, evaluated_dir, str(tmp_path / "c"))["grid"])
+    # Nine columns (masked, mask, five baselines, model, truth) against the centre grid's eight; four
+    # sample rows against two.
+    assert anywhere.width == pytest.approx(centre.width * 9 / 8, rel=0.02)
+    assert anywhere.height > 1.8 * centre.height
+    # The middle of the second column, the masks: black and white only, much of it black (the context).
+    pixels = np.asarray(anywhere.convert("RGB")).astype(int)
+    masks = pixels[:, int(anywhere.width * 1.3 / 9):int(anywhere.width * 1.7 / 9)]
+    assert (masks.max(axis=-1) - masks.min(axis=-1)).max() < 3
+    assert (masks.max(axis=-1) < 10).mean() > 0.3
+    # The hole's outline on the masked input, in yellow.
+    first = pixels[:, :anywhere.width // 9]
+    assert ((first[..., 0] > 200) & (first[..., 1] > 200) & (first[..., 2] < 80)).sum() > 500
