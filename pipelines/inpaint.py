@@ -5,9 +5,20 @@
     python -m pipelines.inpaint --model gs://b/export --input 'gs://b/photos/*.jpg' --output gs://b/inpainted \\
         --runner DataflowRunner ...   (see `make dataflow-inpaint`)
 
-Input is either the preprocess stage's centre-masked TFRecords or raw photos of any size (the
-format is told by the glob unless --input-format says it). A photo is inpainted at full resolution
-(pipelines/full_resolution.py): only its centre hole changes.
+Input is either the preprocess stage's TFRecords or raw photos of any size (the format is told by
+the glob unless --input-format says it). The export's hole layout (inpainting.json "holes") decides
+what is filled:
+- a centre-hole export fills each record's centre hole, and each photo's centre hole at full
+  resolution (pipelines/full_resolution.py);
+- a mask export fills each record's own mask, and with `--masks DIR` each photo's holes wherever its
+  mask file (pipelines/mask_files.py) marks them, at full resolution, one context window per hole
+  (pipelines/hole_windows.py). A photo's K windows travel as one element; the model handler batches
+  windows across photos and splits the outputs back.
+Only hole pixels change; every other pixel is the input's (PNG output).
+
+With --masks, the inputs are the photos and the mask files that match no photo: a photo without a
+mask, a mask that is unreadable, of another size, empty or all hole, a hole too large for any
+window in the photo, and a mask without a photo are each one reject, with the reason.
 
 Stages: list the files (fusion broken), read and validate each element on its own (a bad photo or
 record is rejected here, never inside a batch), run the model through RunInference on fixed-size
@@ -18,7 +29,7 @@ folder:
     metrics.jsonl                           per-record hole metrics where records carry ground truth
     rejects.jsonl                           one line per rejected input or batch member, with the reason
     summary.json                            counts (inputs == inpainted + rejects), rejects by reason,
-                                            the metrics' mean
+                                            holes and windows inpainted, the metrics' mean
 """
 from __future__ import annotations
 
@@ -47,13 +58,13 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import RunInference
 from PIL import Image
 
-from model.export import load_geometry
-from model.metrics import NAMES as METRIC_NAMES, inpainting_metrics
-from pipelines import full_resolution, images, model_handler
-from pipelines.model_handler import KeyedInpainterModelHandler
+from model.export import export_hole_layout, load_geometry
+from model.metrics import NAMES as METRIC_NAMES, inpainting_metrics, masked_metrics
+from pipelines import full_resolution, hole_windows, images, mask_files, model_handler
+from pipelines.model_handler import OUTPUTS, KeyedInpainterModelHandler
 from pipelines.options import pipeline_options
 from pipelines.preprocess import file_pattern
-from tfrecords import Record
+from tfrecords import Record, masks
 from tfrecords.geometry import Geometry
 from tfrecords.writer import compress_record
 
@@ -73,10 +84,12 @@ EXAMPLES_SIGNATURE = "serve_examples"
 CORRUPT_FILE = "corrupt_file"
 INVALID_RECORD = "invalid_record"
 GEOMETRY_MISMATCH = "geometry_mismatch"
+HOLE_LAYOUT_MISMATCH = "hole_layout_mismatch"
 INFERENCE_FAILED = "inference_failed"
 WRITE_FAILED = "write_failed"
 
 _REJECT, _RECORDS, _METRICS = "reject", "records", "metrics"
+METRIC_REGIONS = ("hole", "patch")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # What Pillow saves losslessly or well enough to keep the photo's own format with --image-format input.
 # PNG at zlib level 1: 2.5x faster than Pillow's default 6 for files 9% larger (bench/RESULTS.md).
@@ -96,20 +109,32 @@ class Settings:
     batch_size: int = 64
     engine: str = "keyed"
     image_format: str = "png"
+    layout: str = "center"  # the export's hole layout
+    masks: str | None = None  # the folder (or glob) of the photos' mask files
 
 
 @dataclasses.dataclass
 class Item:
-    """One validated input on its way through the model: the model's input and what the output
-    needs (the record it came from, or the full-size photo and where its hole is)."""
+    """One validated input on its way through the model: the model's input (an image; for a mask
+    model, an image and its mask, or a photo's stack of windows) and what the output needs (the
+    record it came from, or the full-size photo and where its holes are)."""
 
     id: str
     source: str
-    model_input: np.ndarray
+    model_input: np.ndarray | model_handler.Windows
     record: Record | None = None
     serialized: bytes | None = None
     photo: Image.Image | None = None
     placement: full_resolution.Placement | None = None
+    windows: list[hole_windows.Window] | None = None
+
+    def holes(self) -> tuple[int, int]:
+        """(connected hole regions, model windows) this input fills."""
+        if self.windows is not None:
+            return sum(w.regions for w in self.windows), len(self.windows)
+        if self.record is not None:
+            return hole_windows.count_regions(self.record.mask), 1
+        return 1, 1
 
     def example(self, geometry: Geometry) -> bytes:
         """The serialized record the `serve_examples` signature takes (built for photos)."""
@@ -136,11 +161,17 @@ def output_name(source: str, extension: str, crop_index: int | None = None) -> s
 
 
 class ReadRecords(beam.DoFn):
-    """TFRecord file -> one Item per valid record; invalid records and unreadable files -> rejects."""
+    """TFRecord file -> one Item per valid record; invalid records and unreadable files -> rejects.
+    A mask model takes each record with its own mask; a centre-hole model rejects records whose
+    hole is not the centre box."""
 
-    def __init__(self, geometry: Geometry) -> None:
+    def __init__(self, geometry: Geometry, layout: str) -> None:
         self._geometry = geometry
+        self._layout = layout
         self._inputs = Metrics.counter(NAMESPACE, "inputs")
+
+    def setup(self) -> None:
+        self._centre = masks.centre_mask(self._geometry)
 
     def process(self, path: str) -> Iterator[Any]:
         count = 0
@@ -170,12 +201,48 @@ class ReadRecords(beam.DoFn):
             record = Record.parse(data)
         except Exception as e:
             return beam.pvalue.TaggedOutput(_REJECT, reject(path, f"#{index}", "validate", INVALID_RECORD, str(e)))
+        source = record.source_uri or f"{path}#{index}"
         if record.geometry != self._geometry:
             return beam.pvalue.TaggedOutput(_REJECT, reject(
                 record.source_uri or path, record.record_id, "validate", GEOMETRY_MISMATCH,
                 f"record {record.geometry.to_dict()} vs model {self._geometry.to_dict()}"))
-        return Item(record.record_id, record.source_uri or f"{path}#{index}", record.masked, record=record,
-                    serialized=data)
+        if self._layout == "anywhere":
+            return Item(record.record_id, source, (record.masked, record.mask), record=record, serialized=data)
+        if not np.array_equal(record.mask, self._centre):
+            return beam.pvalue.TaggedOutput(_REJECT, reject(
+                record.source_uri or path, record.record_id, "validate", HOLE_LAYOUT_MISMATCH,
+                f"the record's hole ({record.kind}) is not the centre box, the only hole this centre-hole "
+                "model fills: inpaint it with a mask model's export"))
+        return Item(record.record_id, source, record.masked, record=record, serialized=data)
+
+
+class _Reject(Exception):
+    """An input that goes to the rejects, raised where its reject is known."""
+
+    def __init__(self, row: dict[str, str]) -> None:
+        super().__init__(row["reason"])
+        self.row = row
+
+
+def _attempt(step, source: str, item_id: str, stage: str, otherwise: str | None) -> Any:
+    """`step()`, or `_Reject` for the `images.Rejected` it raises and, where `otherwise` names a
+    reason, for any other exception (whatever a hostile file makes Pillow raise)."""
+    try:
+        return step()
+    except images.Rejected as e:
+        raise _Reject(reject(source, item_id, stage, e.reason, e.detail)) from e
+    except Exception as e:
+        if otherwise is None:
+            raise
+        raise _Reject(reject(source, item_id, stage, otherwise, repr(e))) from e
+
+
+def _read_file(path: str, item_id: str, stage: str, reason: str) -> bytes:
+    try:
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            return f.read()
+    except Exception as e:
+        raise _Reject(reject(path, item_id, stage, reason, str(e))) from e
 
 
 class ReadPhoto(beam.DoFn):
@@ -188,55 +255,101 @@ class ReadPhoto(beam.DoFn):
     def process(self, path: str) -> Iterator[Any]:
         self._inputs.inc()
         try:
-            with FileSystems.open(path, compression_type="uncompressed") as f:
-                data = f.read()
-        except Exception as e:
-            yield beam.pvalue.TaggedOutput(_REJECT, reject(path, "", "read", images.UNREADABLE, str(e)))
-            return
-        key = hashlib.sha256(data).hexdigest()
-        try:
-            photo = full_resolution.open_upright(data)
+            yield self._item(path)
+        except _Reject as e:
+            yield beam.pvalue.TaggedOutput(_REJECT, e.row)
+
+    def _item(self, path: str) -> Item:
+        key, photo = _open_photo(path)
+
+        def centre_input() -> tuple[full_resolution.Placement, np.ndarray]:
             placement = full_resolution.place(photo.height, photo.width, self._geometry)
-            model_input = full_resolution.model_input(photo, placement, self._geometry)
-        except images.Rejected as e:
-            yield beam.pvalue.TaggedOutput(_REJECT, reject(path, key, "decode", e.reason, e.detail))
-            return
-        except Exception as e:  # whatever else a hostile file makes Pillow raise
-            yield beam.pvalue.TaggedOutput(_REJECT, reject(path, key, "decode", images.CORRUPT, repr(e)))
-            return
-        yield Item(key, path, model_input, photo=photo, placement=placement)
+            return placement, full_resolution.model_input(photo, placement, self._geometry)
+
+        placement, model_input = _attempt(centre_input, path, key, "decode", images.CORRUPT)
+        return Item(key, path, model_input, photo=photo, placement=placement)
+
+
+class ReadPhotoWithMask(beam.DoFn):
+    """(stem, {"photos": paths, "masks": paths}) -> an Item per photo with a valid mask, holding the
+    photo and its windows' model inputs; photos without a mask, bad photos or masks, holes too
+    large, and masks without a photo -> rejects (each an input)."""
+
+    def __init__(self, geometry: Geometry, photo_root: str, mask_root: str) -> None:
+        self._geometry = geometry
+        self._roots = photo_root, mask_root
+        self._inputs = Metrics.counter(NAMESPACE, "inputs")
+
+    def process(self, element: tuple[str, dict[str, list[str]]]) -> Iterator[Any]:
+        _, found = element
+        pairs, photos_alone, masks_alone = mask_files.pair_by_stem(
+            list(found["photos"]), self._roots[0], list(found["masks"]), self._roots[1])
+        for photo in photos_alone:
+            self._inputs.inc()
+            yield beam.pvalue.TaggedOutput(_REJECT, reject(
+                photo, "", "match", mask_files.NO_MASK, f"no mask file of this stem under {self._roots[1]}"))
+        for mask in masks_alone:
+            self._inputs.inc()
+            yield beam.pvalue.TaggedOutput(_REJECT, reject(
+                mask, "", "match", mask_files.MASK_WITHOUT_PHOTO, f"no photo of this stem under {self._roots[0]}"))
+        for photo, mask in sorted(pairs.items()):
+            self._inputs.inc()
+            try:
+                yield self._item(photo, mask)
+            except _Reject as e:
+                yield beam.pvalue.TaggedOutput(_REJECT, e.row)
+
+    def _item(self, path: str, mask_path: str) -> Item:
+        key, photo = _open_photo(path)
+        data = _read_file(mask_path, key, "mask", mask_files.UNREADABLE_MASK)
+        mask = _attempt(lambda: mask_files.read_mask(data, photo.width, photo.height), path, key, "mask",
+                        mask_files.UNREADABLE_MASK)
+        g = self._geometry
+        windows = _attempt(lambda: hole_windows.plan(mask, g.image_size), path, key, "windows", None)
+        model_input = hole_windows.model_inputs(photo, mask, windows, g.image_size, g.fill_rgb)
+        return Item(key, path, model_input, photo=photo, windows=windows)
+
+
+def _open_photo(path: str) -> tuple[str, Image.Image]:
+    """(the content's hash, the photo upright at full resolution), or `_Reject`."""
+    data = _read_file(path, "", "read", images.UNREADABLE)
+    key = hashlib.sha256(data).hexdigest()
+    return key, _attempt(lambda: full_resolution.open_upright(data), path, key, "decode", images.CORRUPT)
 
 
 class InpaintWithKeyedHandler(beam.PTransform):
-    """Items -> (item, {"inpainted", "patch"}) through Beam's RunInference; a failing batch's
+    """Items -> (item, the model's outputs: {"inpainted", "patch"}, or a mask model's {"inpainted",
+    "prediction"}, per window for a photo's windows) through Beam's RunInference; a failing batch's
     members -> rejects, with the error."""
 
-    def __init__(self, model: str, batch_size: int) -> None:
+    def __init__(self, model: str, batch_size: int, layout: str = "center") -> None:
         super().__init__()
         self._model = model
         self._batch_size = batch_size
+        self._layout = layout
 
     def expand(self, items: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        handler = KeyedInpainterModelHandler(self._model, self._batch_size, self._layout)
         results, failed = (
             items
             | "PairWithModelInput" >> beam.Map(lambda item: (item, item.model_input))
-            | "RunInference" >> RunInference(
-                KeyedInpainterModelHandler(self._model, self._batch_size)).with_exception_handling())
+            | "RunInference" >> RunInference(handler).with_exception_handling())
         outputs = results | "Outputs" >> beam.MapTuple(lambda item, prediction: (item, prediction.inference))
         rejects = failed.failed_inferences | "RejectFailedBatches" >> beam.FlatMap(_failed_batch)
         return outputs, rejects
 
 
 class InpaintWithTfxBsl(beam.PTransform):
-    """Items -> (item, {"inpainted", "patch"}) through tfx-bsl's RunInference on the model's
+    """Items -> (item, the model's outputs) through tfx-bsl's RunInference on the model's
     `serve_examples` signature (PredictionLog protos). tfx-bsl offers no dead-letter output: a
     failing batch fails the job."""
 
-    def __init__(self, model: str, batch_size: int, geometry: Geometry) -> None:
+    def __init__(self, model: str, batch_size: int, geometry: Geometry, layout: str = "center") -> None:
         super().__init__()
         self._model = model
         self._batch_size = batch_size
         self._geometry = geometry
+        self._outputs = OUTPUTS[layout]
 
     def expand(self, items: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         from tfx_bsl.public.beam import RunInference as TfxRunInference
@@ -247,11 +360,11 @@ class InpaintWithTfxBsl(beam.PTransform):
                                                            signature_name=[EXAMPLES_SIGNATURE]),
             batch_parameters=model_spec_pb2.BatchParameters(min_batch_size=self._batch_size,
                                                             max_batch_size=self._batch_size))
-        geometry = self._geometry
+        geometry, names = self._geometry, self._outputs
         outputs = (items
                    | "PairWithExample" >> beam.Map(lambda item: (item, item.example(geometry)))
                    | "RunInference" >> TfxRunInference(spec)
-                   | "Outputs" >> beam.MapTuple(lambda item, log: (item, _prediction_outputs(log))))
+                   | "Outputs" >> beam.MapTuple(lambda item, log: (item, _prediction_outputs(log, names))))
         rejects = items.pipeline | "NoFailedBatches" >> beam.Create([])
         return outputs, rejects
 
@@ -271,10 +384,8 @@ class WriteOutputs(beam.DoFn):
             written = []
             if "png" in s.writes:
                 written.append(self._write_image(item, outputs))
-            record = self._record(item, outputs["inpainted"]) if "tfrecord" in s.writes else None
-            metrics = None
-            if item.record is not None and item.record.patch is not None:
-                metrics = inpainting_metrics(outputs["inpainted"], item.record.original(), s.geometry)
+            records = self._records(item, outputs["inpainted"]) if "tfrecord" in s.writes else []
+            metrics = self._metrics(item, outputs["inpainted"])
         except Exception as e:
             yield beam.pvalue.TaggedOutput(_REJECT, reject(item.source, item.id, "write", WRITE_FAILED, repr(e)))
             return
@@ -282,17 +393,30 @@ class WriteOutputs(beam.DoFn):
         self._done += 1
         if self._done % 1000 == 0:
             logging.info("This worker has inpainted %d inputs", self._done)
-        if record is not None:
+        for record in records:
             yield beam.pvalue.TaggedOutput(_RECORDS, record)
         if metrics is not None:
             yield beam.pvalue.TaggedOutput(_METRICS, {"id": item.id, "source": item.source, **metrics})
-        yield {"id": item.id, "source": item.source, "written": written}
+        holes, windows = item.holes()
+        yield {"id": item.id, "source": item.source, "written": written, "holes": holes, "windows": windows}
+
+    def _metrics(self, item: Item, inpainted: np.ndarray) -> dict[str, Any] | None:
+        """The hole metrics of a record with ground truth (the centre hole's and its patch's; a mask
+        model's on the record's mask)."""
+        if item.record is None or not item.record.has_truth:
+            return None
+        if self._settings.layout == "anywhere":
+            return {"hole": masked_metrics(inpainted, item.record.original(), item.record.mask)}
+        return inpainting_metrics(inpainted, item.record.original(), self._settings.geometry)
 
     def _write_image(self, item: Item, outputs: dict[str, np.ndarray]) -> str:
         s = self._settings
         info: dict[str, Any] = {}
         if item.photo is not None:
-            pixels = full_resolution.paste_back(item.photo, item.placement, outputs["patch"], s.geometry)
+            if item.windows is not None:
+                pixels = hole_windows.paste(item.photo, item.windows, outputs["prediction"])
+            else:
+                pixels = full_resolution.paste_back(item.photo, item.placement, outputs["patch"], s.geometry)
             image = Image.fromarray(pixels)
             source_format = item.photo.format if s.image_format == "input" else None
             if item.photo.info.get("icc_profile"):
@@ -311,26 +435,33 @@ class WriteOutputs(beam.DoFn):
             f.write(encoded.getvalue())
         return path
 
-    def _record(self, item: Item, inpainted: np.ndarray) -> bytes:
-        """The record with its inpainted image, as a gzip member (`tfrecords.writer`), compressed here
-        on the worker."""
+    def _records(self, item: Item, inpainted: np.ndarray) -> list[bytes]:
+        """The records with their inpainted images (the input's record, or the model's view of a
+        photo: one record per window), as gzip members (`tfrecords.writer`) compressed here on the
+        worker."""
+        g = self._settings.geometry
         if item.record is not None:
-            record = dataclasses.replace(item.record, inpainted=inpainted)
+            records = [dataclasses.replace(item.record, inpainted=inpainted)]
+        elif item.windows is not None:
+            views, holes = item.model_input
+            records = [Record(masks.mask_image(view, hole, g.fill_rgb), g, item.id, item.source, crop_index=k,
+                              inpainted=inpainted[k], hole=hole, kind=masks.USER)
+                       for k, (view, hole) in enumerate(zip(views, holes))]
         else:
-            g = self._settings.geometry
-            record = Record(_filled(item.model_input, g), g, item.id, item.source, inpainted=inpainted)
-        return compress_record(record.serialize())
+            records = [Record(_filled(item.model_input, g), g, item.id, item.source, inpainted=inpainted)]
+        return [compress_record(record.serialize()) for record in records]
 
 
 class MeanMetrics(beam.CombineFn):
-    """`model.metrics.mean_metrics` as a combiner: sums per region and metric, then divides."""
+    """`model.metrics.mean_metrics` as a combiner: sums per region and metric, then divides. A run's
+    rows all have the same regions: the hole and the patch, or (a mask model's) the hole."""
 
     def create_accumulator(self) -> tuple[dict[str, float], int]:
         return {}, 0
 
     def add_input(self, accumulator, row: dict[str, Any]):
         sums, count = accumulator
-        for region in ("hole", "patch"):
+        for region in (r for r in METRIC_REGIONS if r in row):
             for name in METRIC_NAMES:
                 key = f"{region}/{name}"
                 sums[key] = sums.get(key, 0.0) + row[region][name]
@@ -350,7 +481,7 @@ class MeanMetrics(beam.CombineFn):
         if not count:
             return None
         out: dict[str, Any] = {region: {name: sums[f"{region}/{name}"] / count for name in METRIC_NAMES}
-                               for region in ("hole", "patch")}
+                               for region in METRIC_REGIONS if f"{region}/{METRIC_NAMES[0]}" in sums}
         out["count"] = count
         return out
 
@@ -358,18 +489,19 @@ class MeanMetrics(beam.CombineFn):
 def build(pipeline: beam.Pipeline, settings: Settings) -> None:
     """Adds the inpaint stages to `pipeline`."""
     s = settings
-    pattern, images_only = file_pattern(s.input)
-    paths = (pipeline
-             | "MatchFiles" >> fileio.MatchFiles(pattern, fileio.EmptyMatchTreatment.DISALLOW)
-             | "Paths" >> beam.Map(lambda metadata: metadata.path)
-             | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or _is_image_name(path))
-             # The listing is one bundle: break fusion so reading spreads over workers.
-             | "BreakFusion" >> beam.Reshuffle())
-    reader = ReadRecords(s.geometry) if s.input_format == "tfrecord" else ReadPhoto(s.geometry)
-    read = paths | "ReadAndValidate" >> beam.ParDo(reader).with_outputs(_REJECT, main="items")
-    engine = (InpaintWithKeyedHandler(s.model, s.batch_size) if s.engine == "keyed"
-              else InpaintWithTfxBsl(s.model, s.batch_size, s.geometry))
-    outputs, failed = read.items | "Inpaint" >> engine
+    if s.masks:
+        items, read_rejects = pipeline | "ReadAndValidate" >> ReadPhotosWithTheirMasks(s.input, s.masks, s.geometry)
+    else:
+        paths = (pipeline
+                 | "MatchFiles" >> ListFiles(s.input)
+                 # The listing is one bundle: break fusion so reading spreads over workers.
+                 | "BreakFusion" >> beam.Reshuffle())
+        reader = ReadRecords(s.geometry, s.layout) if s.input_format == "tfrecord" else ReadPhoto(s.geometry)
+        read = paths | "ReadAndValidate" >> beam.ParDo(reader).with_outputs(_REJECT, main="items")
+        items, read_rejects = read.items, read[_REJECT]
+    engine = (InpaintWithKeyedHandler(s.model, s.batch_size, s.layout) if s.engine == "keyed"
+              else InpaintWithTfxBsl(s.model, s.batch_size, s.geometry, s.layout))
+    outputs, failed = items | "Inpaint" >> engine
     written = outputs | "WriteOutputs" >> beam.ParDo(WriteOutputs(s)).with_outputs(
         _REJECT, _RECORDS, _METRICS, main="done")
 
@@ -381,7 +513,7 @@ def build(pipeline: beam.Pipeline, settings: Settings) -> None:
     _ = (metrics
          | "MetricsToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True))
          | "WriteMetrics" >> _WriteJsonLines(s.output, METRICS))
-    rejects = (read[_REJECT], failed, written[_REJECT]) | "AllRejects" >> beam.Flatten()
+    rejects = (read_rejects, failed, written[_REJECT]) | "AllRejects" >> beam.Flatten()
     _ = (rejects
          | "CountRejects" >> beam.Map(_count_reject)
          | "WriteRejects" >> _WriteJsonLines(s.output, REJECTS))
@@ -389,12 +521,17 @@ def build(pipeline: beam.Pipeline, settings: Settings) -> None:
     def count(pcoll: beam.PCollection, name: str) -> beam.pvalue.AsSingleton:
         return beam.pvalue.AsSingleton(pcoll | f"Count{name}" >> beam.combiners.Count.Globally())
 
+    def total(field: str) -> beam.pvalue.AsSingleton:
+        return beam.pvalue.AsSingleton(written.done
+                                       | f"{field.title()}Of" >> beam.Map(lambda done: done[field])
+                                       | f"Total{field.title()}" >> beam.CombineGlobally(sum))
+
     _ = (pipeline
          | "Once" >> beam.Create([None])
          | "WriteSummary" >> beam.Map(
              write_summary, settings=s,
-             items=count(read.items, "Items"), read_rejects=count(read[_REJECT], "ReadRejects"),
-             inpainted=count(written.done, "Inpainted"),
+             items=count(items, "Items"), read_rejects=count(read_rejects, "ReadRejects"),
+             inpainted=count(written.done, "Inpainted"), holes=total("holes"), windows=total("windows"),
              rejects_by=beam.pvalue.AsDict(
                  rejects
                  | "RejectKeys" >> beam.FlatMap(lambda r: [f"reason/{r['reason']}", f"stage/{r['stage']}"])
@@ -402,13 +539,15 @@ def build(pipeline: beam.Pipeline, settings: Settings) -> None:
              mean_metrics=beam.pvalue.AsSingleton(metrics | "MeanMetrics" >> beam.CombineGlobally(MeanMetrics()))))
 
 
-def write_summary(_, settings: Settings, items: int, read_rejects: int, inpainted: int,
+def write_summary(_, settings: Settings, items: int, read_rejects: int, inpainted: int, holes: int, windows: int,
                   rejects_by: dict[str, int], mean_metrics: dict[str, Any] | None) -> dict[str, Any]:
     """Writes summary.json; fails the job if any input is unaccounted for."""
     rejects = sum(v for k, v in rejects_by.items() if k.startswith("stage/"))
     summary = {
         "model": settings.model,
         "input": settings.input,
+        "masks": settings.masks,
+        "hole_layout": settings.layout,
         "input_format": settings.input_format,
         "engine": settings.engine,
         "batch_size": settings.batch_size,
@@ -416,6 +555,10 @@ def write_summary(_, settings: Settings, items: int, read_rejects: int, inpainte
         "geometry": settings.geometry.to_dict(),
         "inputs": items + read_rejects,
         "inpainted": inpainted,
+        # Connected hole regions filled, and the model inputs they took (one per record or centre
+        # hole; a photo's close holes share one window).
+        "holes_inpainted": holes,
+        "windows_inpainted": windows,
         "rejects": rejects,
         "rejects_by_reason": {k.split("/", 1)[1]: v for k, v in sorted(rejects_by.items()) if k.startswith("reason/")},
         "rejects_by_stage": {k.split("/", 1)[1]: v for k, v in sorted(rejects_by.items()) if k.startswith("stage/")},
@@ -426,6 +569,47 @@ def write_summary(_, settings: Settings, items: int, read_rejects: int, inpainte
     if summary["inputs"] != inpainted + rejects:
         raise RuntimeError(f"accounting: {summary['inputs']} inputs != {inpainted} inpainted + {rejects} rejects")
     return summary
+
+
+class ListFiles(beam.PTransform):
+    """A glob, or a folder (its image files at any depth) -> the paths of the files it names."""
+
+    def __init__(self, pattern: str, empty: str = fileio.EmptyMatchTreatment.DISALLOW) -> None:
+        super().__init__()
+        self._pattern = pattern
+        self._empty = empty
+
+    def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
+        pattern, images_only = file_pattern(self._pattern)
+        return (begin
+                | "Match" >> fileio.MatchFiles(pattern, self._empty)
+                | "Paths" >> beam.Map(lambda metadata: metadata.path)
+                | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or _is_image_name(path)))
+
+
+class ReadPhotosWithTheirMasks(beam.PTransform):
+    """Photos and mask files -> (Items, rejects): each photo is read with the mask file of its
+    relative path and stem (`mask_files`), joined by stem. No mask file at all is no error: every
+    photo is then a reject without a mask."""
+
+    def __init__(self, photos: str, mask_source: str, geometry: Geometry) -> None:
+        super().__init__()
+        self._sources = {"photos": photos, "masks": mask_source}
+        self._geometry = geometry
+
+    def expand(self, begin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
+        roots = {name: mask_files.match_root(file_pattern(source)[0]) for name, source in self._sources.items()}
+        empty = {"photos": fileio.EmptyMatchTreatment.DISALLOW, "masks": fileio.EmptyMatchTreatment.ALLOW}
+        keyed = {name: (begin
+                        | f"Match{name.title()}" >> ListFiles(source, empty[name])
+                        | f"Key{name.title()}ByStem" >> beam.Map(
+                            lambda path, root: (mask_files.relative_stem(path, root), path), root=roots[name]))
+                 for name, source in self._sources.items()}
+        read = (keyed
+                | "JoinByStem" >> beam.CoGroupByKey()
+                | "Read" >> beam.ParDo(ReadPhotoWithMask(self._geometry, roots["photos"], roots["masks"]))
+                .with_outputs(_REJECT, main="items"))
+        return read.items, read[_REJECT]
 
 
 class _GzipMembersSink(fileio.FileSink):
@@ -477,11 +661,11 @@ def _failed_batch(failure: tuple[list[tuple[Item, np.ndarray]], tuple]) -> list[
     return [reject(item.source, item.id, "inference", INFERENCE_FAILED, detail) for item, _ in batch]
 
 
-def _prediction_outputs(log) -> dict[str, np.ndarray]:
+def _prediction_outputs(log, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     outputs = log.predict_log.response.outputs
-    return {name: tf.make_ndarray(outputs[name])[0] for name in ("inpainted", "patch")}
+    return {name: tf.make_ndarray(outputs[name])[0] for name in names}
 
 
 def _filled(model_input: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -508,6 +692,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--input", required=True,
                         help="glob of TFRecord shards or photos, or a directory of photos (local or gs://)")
     parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--masks", default=None,
+                        help="folder of the photos' hole masks, one image per photo at the same relative path "
+                             "and stem (hole where grey >= 128); needs a mask model's export")
     parser.add_argument("--input-format", choices=INPUT_FORMATS, default=None,
                         help="default: tfrecord if the glob names .tfrecord files, else images")
     parser.add_argument("--write", default="png",
@@ -528,9 +715,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise SystemExit(f"--batch-size must be >= 1, got {args.batch_size}")
     if not FileSystems.exists(FileSystems.join(args.model, "saved_model.pb")):
         raise SystemExit(f"no SavedModel at {args.model}: train and export first (make train)")
+    input_format = args.input_format or input_format_of(args.input)
+    layout = export_hole_layout(args.model)
+    if args.masks and layout != "anywhere":
+        raise SystemExit(f"--masks needs a mask model's export (inpainting.json \"holes\": \"anywhere\"); "
+                         f"{args.model} fills the centre hole only")
+    if args.masks and input_format != "images":
+        raise SystemExit("--masks is for photos: records carry their own masks")
+    if layout == "anywhere" and input_format == "images" and not args.masks:
+        raise SystemExit(f"{args.model} is a mask model: give the photos' masks with --masks DIR")
+    if args.masks and args.engine != "keyed":
+        raise SystemExit("--masks runs on the keyed engine only: tfx-bsl takes one record per photo")
     return Settings(model=args.model, input=args.input, output=args.output, geometry=load_geometry(args.model),
-                    input_format=args.input_format or input_format_of(args.input), writes=writes,
-                    batch_size=args.batch_size, engine=args.engine, image_format=args.image_format)
+                    input_format=input_format, writes=writes, batch_size=args.batch_size, engine=args.engine,
+                    image_format=args.image_format, layout=layout, masks=args.masks)
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
@@ -552,6 +750,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     metrics = summary["metrics"]
     line = (f"inpaint: {summary['inputs']} inputs -> {summary['inpainted']} inpainted + {summary['rejects']} "
             f"rejects {summary['rejects_by_reason'] or ''}"
+            + (f"; {summary['holes_inpainted']} holes in {summary['windows_inpainted']} windows" if settings.masks else "")
             + (f"; hole PSNR {metrics['hole']['psnr']:.2f} dB, L1 {metrics['hole']['l1']:.4f}" if metrics else "")
             + f"; {summary['seconds']:.1f}s -> {settings.output}")
     logging.info(line)

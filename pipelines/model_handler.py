@@ -1,13 +1,19 @@
-"""A Beam `ModelHandler` for the exported inpainting SavedModel: uint8 images in, numpy out.
+"""Beam `ModelHandler`s for the exported inpainting SavedModels: uint8 images (and masks) in, numpy out.
 
 Beam's stock TensorFlow handler loads through `tf.keras.models.load_model`, which Keras 3 refuses
-for a SavedModel directory (and it imports tensorflow_hub); this one uses `tf.saved_model.load` and
-calls the `serving_default` signature. RunInference keeps its batching, its model sharing (one load
+for a SavedModel directory (and it imports tensorflow_hub); these use `tf.saved_model.load` and
+call the `serving_default` signature. RunInference keeps its batching, its model sharing (one load
 per worker process, shared by the process's threads) and its metrics.
+
+The centre-hole export takes one image per element. The mask export takes one window, or a stack of
+a photo's K windows, per element (images and masks): a batch weighs its windows, and the handler
+calls the model on `batch_size` windows at a time across the batch's elements and splits the
+outputs back, so a photo with many holes needs no grouping of its windows downstream.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -21,7 +27,10 @@ from model.export import load_inpainter
 
 NAMESPACE = "inpaint_model"
 MODEL_LOADS = "model_loads"
-OUTPUTS = ("inpainted", "patch")
+# The outputs of each hole layout's `serving_default` (model/export.py).
+OUTPUTS = {"center": ("inpainted", "patch"), "anywhere": ("inpainted", "prediction")}
+# One mask-model element: (images (S,S,3), masks (S,S)) for a window, (K,S,S,3), (K,S,S) for K.
+Windows = tuple[np.ndarray, np.ndarray]
 
 
 @dataclasses.dataclass
@@ -32,10 +41,21 @@ class LoadedInpainter:
     device: str
     load_counted: bool = False
 
-    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(self, images: np.ndarray, masks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The signature's outputs for a batch of images (and their masks, for a mask model)."""
+        inputs = {"images": tf.constant(images, tf.uint8)}
+        if masks is not None:
+            inputs["masks"] = tf.constant(masks, tf.uint8)
         with tf.device(self.device):
-            outputs = self.signature(images=tf.constant(images, tf.uint8))
-        return {name: outputs[name].numpy() for name in OUTPUTS}
+            outputs = self.signature(**inputs)
+        return {name: value.numpy() for name, value in outputs.items()}
+
+    def count_load(self) -> None:
+        """Counts the load at its first use, not in load_model: loads happen in DoFn.setup, outside
+        any bundle, where a counter update would be dropped."""
+        if not self.load_counted:
+            self.load_counted = True
+            Metrics.counter(NAMESPACE, MODEL_LOADS).inc()
 
 
 def enable_memory_growth() -> None:
@@ -75,13 +95,9 @@ class InpainterModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedInp
 
     def run_inference(self, batch: Sequence[np.ndarray], model: LoadedInpainter,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
-        # Counted at first use, not in load_model: loads happen in DoFn.setup, outside any bundle,
-        # where a counter update would be dropped.
-        if not model.load_counted:
-            model.load_counted = True
-            Metrics.counter(NAMESPACE, MODEL_LOADS).inc()
+        model.count_load()
         outputs = model(np.stack(batch))
-        return [PredictionResult(image, {name: outputs[name][i] for name in OUTPUTS})
+        return [PredictionResult(image, {name: value[i] for name, value in outputs.items()})
                 for i, image in enumerate(batch)]
 
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
@@ -91,12 +107,67 @@ class InpainterModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedInp
         return NAMESPACE
 
 
-class KeyedInpainterModelHandler(KeyedModelHandler):
-    """`InpainterModelHandler` on (key, image) pairs; the keys carry each element's context."""
+class MaskInpainterModelHandler(InpainterModelHandler):
+    """`Windows` -> PredictionResult(windows, {"inpainted", "prediction"}), each uint8 of the
+    element's images' shape: the mask export, called on `batch_size` windows at a time."""
 
     def __init__(self, model_path: str, batch_size: int = 64) -> None:
-        super().__init__(InpainterModelHandler(model_path, batch_size))
+        super().__init__(model_path, batch_size)
+        self._batch_size = batch_size
 
-    def get_num_bytes(self, batch: Sequence[tuple[Any, np.ndarray]]) -> int:
+    def run_inference(self, batch: Sequence[Windows], model: LoadedInpainter,
+                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
+        model.count_load()
+        stacks = [_stacked(windows) for windows in batch]
+        images = np.concatenate([images for images, _ in stacks])
+        masks = np.concatenate([masks for _, masks in stacks])
+        n = self._batch_size
+        calls = [model(images[i:i + n], masks[i:i + n]) for i in range(0, len(images), n)]
+        outputs = {name: np.concatenate([call[name] for call in calls]) for name in calls[0]}
+        results, start = [], 0
+        for windows, (stack, _) in zip(batch, stacks):
+            one = windows[0].ndim == 3
+            results.append(PredictionResult(windows, {
+                name: value[start] if one else value[start:start + len(stack)] for name, value in outputs.items()}))
+            start += len(stack)
+        return results
+
+    def get_num_bytes(self, batch: Sequence[Windows]) -> int:
+        return sum(images.nbytes + masks.nbytes for images, masks in batch)
+
+
+def window_count(windows: Windows) -> int:
+    """How many windows a mask-model element holds."""
+    return len(_stacked(windows)[0])
+
+
+def _stacked(windows: Windows) -> Windows:
+    """The element as a stack of windows: one window is a stack of one."""
+    images, masks = windows
+    return (images[None], masks[None]) if images.ndim == 3 else windows
+
+
+class KeyedInpainterModelHandler(KeyedModelHandler):
+    """The layout's handler on (key, input) pairs; the keys carry each element's context. A batch of
+    mask-model elements weighs their windows (an element of more than `batch_size` weighs
+    `batch_size`: BatchElements would emit an empty batch before it)."""
+
+    def __init__(self, model_path: str, batch_size: int = 64, layout: str = "center") -> None:
+        handler = MaskInpainterModelHandler if layout == "anywhere" else InpainterModelHandler
+        super().__init__(handler(model_path, batch_size))
+        self._weigh = (functools.partial(_keyed_windows_weight, limit=batch_size) if layout == "anywhere"
+                       else None)
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(super().batch_elements_kwargs())
+        if self._weigh is not None:
+            kwargs["element_size_fn"] = self._weigh
+        return kwargs
+
+    def get_num_bytes(self, batch: Sequence[tuple[Any, Any]]) -> int:
         # The stock keyed handler pickles the keys to size them; ours hold full-size originals.
-        return self._unkeyed.get_num_bytes([image for _, image in batch])
+        return self._unkeyed.get_num_bytes([value for _, value in batch])
+
+
+def _keyed_windows_weight(element: tuple[Any, Windows], limit: int) -> int:
+    return min(window_count(element[1]), limit)

@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
+from scipy import ndimage
 from skimage import data
 
 from model.export import load_inpainter
-from model.metrics import inpainting_metrics, mean_metrics
+from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
 from pipelines import inpaint
 from pipelines.full_resolution import place
 from pipelines.options import pipeline_options
@@ -29,6 +30,11 @@ HOSTILE_SOURCES = ["../../escape.png", "gs://bucket/a/../../../etc/passwd.jpg", 
 
 def _run(model: str, input_glob: str, output: str, *extra: str) -> dict:
     return inpaint.run(["--model", model, "--input", input_glob, "--output", output, *extra, *ONE_WORKER])
+
+
+def _run_into(output, model: str, input_glob: str, *extra: str) -> tuple[str, dict]:
+    """(output folder, summary) of a run into a fresh folder."""
+    return str(output), _run(model, input_glob, str(output), *extra)
 
 
 def _read_records(output: str) -> dict[str, Record]:
@@ -89,9 +95,8 @@ def photos(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def photos_run(photos, exported_model, tmp_path_factory) -> tuple[str, dict]:
-    output = str(tmp_path_factory.mktemp("inpainted_photos"))
-    summary = _run(exported_model, photos["dir"], output, "--batch-size", "3", "--write", "png,tfrecord")
-    return output, summary
+    return _run_into(tmp_path_factory.mktemp("inpainted_photos"), exported_model, photos["dir"],
+                     "--batch-size", "3", "--write", "png,tfrecord")
 
 
 def test_photos_every_input_is_inpainted_or_rejected_with_a_reason(photos_run):
@@ -111,16 +116,20 @@ def test_photos_every_input_is_inpainted_or_rejected_with_a_reason(photos_run):
         "images", inpaint.METRICS, inpaint.REJECTS, inpaint.SUMMARY]
 
 
+def _before_and_after(source: str, output: str) -> tuple[np.ndarray, np.ndarray]:
+    """A photo's pixels and its inpainted PNG's, which has the photo's size and mode."""
+    original = Image.open(source)
+    result = Image.open(os.path.join(output, inpaint.IMAGES_DIR, inpaint.output_name(source, "png")))
+    assert (result.size, result.mode, result.format) == (original.size, original.mode, "PNG")
+    return np.asarray(original), np.asarray(result)
+
+
 @pytest.mark.parametrize("name", ["a_astronaut.png", "b_camera_grey.png", "d_coffee_rgba.png", "e_tiny.png",
                                   "f_strip.jpg", "g_tall.png"])
 def test_photos_keep_every_pixel_outside_the_hole(photos, photos_run, name):
     output, _ = photos_run
-    source = photos[name]
-    original = Image.open(source)
-    result = Image.open(os.path.join(output, inpaint.IMAGES_DIR, inpaint.output_name(source, "png")))
-    assert (result.size, result.mode, result.format) == (original.size, original.mode, "PNG")
-    before, after = np.asarray(original), np.asarray(result)
-    top, left, bottom, right = place(original.height, original.width, G).hole
+    before, after = _before_and_after(photos[name], output)
+    top, left, bottom, right = place(before.shape[0], before.shape[1], G).hole
     outside = np.ones(before.shape[:2], bool)
     outside[top:bottom, left:right] = False
     assert np.array_equal(after[outside], before[outside])
@@ -171,10 +180,8 @@ def records_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def records_run(records_dir, exported_model, tmp_path_factory) -> tuple[str, dict]:
-    output = str(tmp_path_factory.mktemp("inpainted_records"))
-    summary = _run(exported_model, os.path.join(records_dir, "eval-*.tfrecord*"), output,
-                   "--batch-size", "4", "--write", "png,tfrecord")
-    return output, summary
+    return _run_into(tmp_path_factory.mktemp("inpainted_records"), exported_model,
+                     os.path.join(records_dir, "eval-*.tfrecord*"), "--batch-size", "4", "--write", "png,tfrecord")
 
 
 def test_records_are_accounted_for(records_run):
@@ -339,3 +346,202 @@ def test_the_command_line_runs_across_worker_processes(records_dir, exported_mod
         summary = json.load(f)
     assert summary["inputs"] == summary["inpainted"] + summary["rejects"] and summary["inpainted"] > 0
     assert "inpaint: " in done.stdout
+
+
+# --- holes anywhere: users' masks on full-size photos, records with masks -----------------------
+
+def _hole_mask(height: int, width: int, *boxes: tuple[int, int, int, int]) -> Image.Image:
+    mask = np.zeros((height, width), np.uint8)
+    for top, left, bottom, right in boxes:
+        mask[top:bottom, left:right] = 255
+    return Image.fromarray(mask)
+
+
+THREE_HOLES = ((40, 60, 90, 100), (250, 300, 290, 380), (420, 80, 470, 130))
+CLOSE_HOLES = ((100, 100, 140, 140), (100, 150, 140, 190))  # 10 pixels apart: one window
+
+
+@pytest.fixture(scope="module")
+def masked_photos(tmp_path_factory) -> dict[str, str]:
+    """Photos (RGB, grey, RGBA, one in a subfolder) and their mask files at the same relative paths,
+    plus every way a photo and a mask can fail to make a pair."""
+    root = tmp_path_factory.mktemp("masked")
+    photos, masks = root / "photos", root / "masks"
+    (photos / "sub").mkdir(parents=True)
+    (masks / "sub").mkdir(parents=True)
+    astronaut = Image.fromarray(data.astronaut())
+    rgba = Image.fromarray(data.coffee()).resize((301, 203))
+    rgba.putalpha(Image.fromarray(np.tile(np.arange(301, dtype=np.uint8), (203, 1))))
+    cases = {  # photo name: (photo, mask file name, mask)
+        "a_three.png": (astronaut, "a_three.png", _hole_mask(512, 512, *THREE_HOLES)),
+        "b_close_grey.png": (Image.fromarray(data.camera()), "b_close_grey.bmp", _hole_mask(512, 512, *CLOSE_HOLES)),
+        "c_rgba.png": (rgba, "c_rgba.png", _hole_mask(203, 301, (50, 200, 80, 240))),
+        "sub/d_nested.jpg": (astronaut.resize((200, 150)), "sub/d_nested.png", _hole_mask(150, 200, (60, 90, 75, 110))),
+        "e_too_large.png": (astronaut.resize((400, 300)), "e_too_large.png", _hole_mask(300, 400, (50, 50, 250, 300))),
+        "f_wrong_size.png": (astronaut, "f_wrong_size.png", _hole_mask(100, 100, (10, 10, 20, 20))),
+        "g_empty.png": (astronaut, "g_empty.png", _hole_mask(512, 512)),
+        "h_full.png": (astronaut, "h_full.png", _hole_mask(512, 512, (0, 0, 512, 512))),
+        "i_no_mask.png": (astronaut, None, None),
+    }
+    paths = {}
+    for name, (photo, mask_name, mask) in cases.items():
+        photo.save(photos / name, quality=95)
+        paths[name] = str(photos / name)
+        if mask is not None:
+            mask.save(masks / mask_name)
+    astronaut.save(photos / "j_bad_mask.png")
+    (masks / "j_bad_mask.png").write_bytes(b"not an image at all")
+    _hole_mask(512, 512, (1, 1, 5, 5)).save(masks / "k_lonely.png")  # a mask without a photo
+    return {"photos": str(photos), "masks": str(masks), **paths, "j_bad_mask.png": str(photos / "j_bad_mask.png")}
+
+
+@pytest.fixture(scope="module")
+def masked_run(masked_photos, mask_exported_model, tmp_path_factory) -> tuple[str, dict]:
+    return _run_into(tmp_path_factory.mktemp("inpainted_masked"), mask_exported_model, masked_photos["photos"],
+                     "--masks", masked_photos["masks"], "--batch-size", "2", "--write", "png,tfrecord")
+
+
+INPAINTED_WITH_MASKS = ("a_three.png", "b_close_grey.png", "c_rgba.png", "sub/d_nested.jpg")
+
+
+def _mask_of(masked_photos: dict, name: str) -> np.ndarray:
+    stem = os.path.splitext(name)[0]
+    (path,) = glob.glob(os.path.join(masked_photos["masks"], stem + ".*"))
+    return np.asarray(Image.open(path).convert("L")) >= 128
+
+
+def test_masked_photos_every_photo_and_lonely_mask_is_inpainted_or_rejected(masked_run):
+    output, summary = masked_run
+    _assert_accounted(summary)
+    # 10 photos and 1 mask file without a photo; the masks of photos are part of their photo's input.
+    assert (summary["inputs"], summary["inpainted"], summary["rejects"]) == (11, 4, 7)
+    assert summary["rejects_by_reason"] == {"empty_mask": 1, "full_mask": 1, "hole_too_large": 1,
+                                            "mask_size_mismatch": 1, "mask_without_photo": 1, "no_mask": 1,
+                                            "unreadable_mask": 1}
+    assert summary["rejects_by_stage"] == {"mask": 4, "match": 2, "windows": 1}
+    rejects = {os.path.basename(r["source"]): r for r in _lines(os.path.join(output, inpaint.REJECTS))}
+    assert rejects["e_too_large.png"]["reason"] == "hole_too_large" and "rows 50-250" in rejects["e_too_large.png"]["detail"]
+    assert rejects["k_lonely.png"]["reason"] == "mask_without_photo"
+    assert rejects["i_no_mask.png"]["reason"] == "no_mask"
+    # Three holes in three windows, two close holes in one, and one each: 7 holes in 6 windows.
+    assert (summary["holes_inpainted"], summary["windows_inpainted"]) == (7, 6)
+    assert summary["hole_layout"] == "anywhere" and summary["masks"]
+
+
+@pytest.mark.parametrize("name", INPAINTED_WITH_MASKS)
+def test_masked_photos_change_their_masked_pixels_only(masked_photos, masked_run, name):
+    output, _ = masked_run
+    before, after = _before_and_after(masked_photos[name], output)
+    hole = _mask_of(masked_photos, name)
+    assert np.array_equal(after[~hole], before[~hole])
+    labels, count = ndimage.label(hole)
+    for region in range(1, count + 1):  # every hole is filled, not just one
+        assert not np.array_equal(after[labels == region], before[labels == region])
+
+
+def test_masked_photos_are_the_model_called_directly_on_the_same_windows(masked_photos, masked_run,
+                                                                          mask_exported_model):
+    from pipelines import full_resolution, hole_windows
+
+    output, _ = masked_run
+    signature, geometry = load_inpainter(mask_exported_model)
+    with open(masked_photos["a_three.png"], "rb") as f:
+        photo = full_resolution.open_upright(f.read())
+    mask = np.where(_mask_of(masked_photos, "a_three.png"), 255, 0).astype(np.uint8)
+    windows = hole_windows.plan(mask, geometry.image_size)
+    assert [w.region for w in windows] == list(THREE_HOLES)
+    images_, masks_ = hole_windows.model_inputs(photo, mask, windows, geometry.image_size, geometry.fill_rgb)
+    prediction = signature(images=tf.constant(images_), masks=tf.constant(masks_))["prediction"].numpy()
+    expected = hole_windows.paste(photo, windows, prediction)
+    written = Image.open(os.path.join(output, inpaint.IMAGES_DIR, inpaint.output_name(masked_photos["a_three.png"], "png")))
+    assert np.array_equal(np.asarray(written), expected)
+
+
+def test_masked_photos_as_records_are_one_per_window(masked_run):
+    output, _ = masked_run
+    records = _read_records(output)
+    assert len(records) == 6
+    for record in records.values():
+        assert record.kind == "user" and record.inpainted is not None and not record.has_truth
+        hole = record.mask == 255
+        assert hole.any() and (record.masked[hole] == G.fill_rgb).all()
+        assert np.array_equal(record.inpainted[~hole], record.masked[~hole])
+
+
+@pytest.fixture(scope="module")
+def masked_records_run(anywhere_records_dir, mask_exported_model, tmp_path_factory) -> tuple[str, dict]:
+    return _run_into(tmp_path_factory.mktemp("inpainted_anywhere_records"), mask_exported_model,
+                     os.path.join(anywhere_records_dir, "test-*.tfrecord.gz"), "--batch-size", "5",
+                     "--write", "png,tfrecord")
+
+
+def _all_records(output: str) -> list[Record]:
+    """Every written record, sorted by id and kind (the holes-anywhere fixture holds each crop twice,
+    once with boxes and once with strokes)."""
+    records = [Record.parse(data_) for path in glob.glob(os.path.join(output, "inpainted-*-of-*.tfrecord.gz"))
+               for data_ in tf.data.TFRecordDataset(path, compression_type="GZIP").as_numpy_iterator()]
+    return sorted(records, key=lambda r: (r.record_id, r.kind))
+
+
+def test_records_with_masks_are_inpainted_with_their_own_masks(masked_records_run, mask_exported_model):
+    output, summary = masked_records_run
+    _assert_accounted(summary)
+    assert (summary["inputs"], summary["inpainted"], summary["rejects"]) == (12, 12, 0)
+    assert summary["windows_inpainted"] == 12
+    records = _all_records(output)
+    assert len(records) == 12 and len({r.mask.tobytes() for r in records}) == 4  # two kinds x two crops
+    signature, _ = load_inpainter(mask_exported_model)
+    direct = signature(images=tf.constant(np.stack([r.masked for r in records])),
+                       masks=tf.constant(np.stack([r.mask for r in records])))["inpainted"].numpy()
+    assert np.array_equal(np.stack([r.inpainted for r in records]), direct)
+
+
+def test_records_with_masks_get_hole_metrics_on_their_masks(masked_records_run):
+    output, summary = masked_records_run
+    records = _all_records(output)
+    rows = _lines(os.path.join(output, inpaint.METRICS))
+    assert len(rows) == 12 and all(set(row) == {"id", "source", "hole"} for row in rows)
+    expected = sorted(masked_metrics(r.inpainted, r.original(), r.mask)["psnr"] for r in records)
+    assert sorted(row["hole"]["psnr"] for row in rows) == pytest.approx(expected)
+    assert set(summary["metrics"]) == {"hole", "count"} and summary["metrics"]["count"] == 12
+    assert summary["metrics"]["hole"]["psnr"] == pytest.approx(np.mean(expected))
+
+
+def test_a_centre_model_rejects_records_whose_hole_is_elsewhere(anywhere_records_dir, exported_model, tmp_path):
+    summary = _run(exported_model, os.path.join(anywhere_records_dir, "test-*.tfrecord.gz"), str(tmp_path),
+                   "--write", "tfrecord")
+    _assert_accounted(summary)
+    assert (summary["inpainted"], summary["rejects_by_reason"]) == (0, {"hole_layout_mismatch": 12})
+
+
+def test_a_model_and_input_that_do_not_go_together_are_a_one_line_error(masked_photos, exported_model,
+                                                                        mask_exported_model, records_dir, tmp_path):
+    cases = [
+        (exported_model, masked_photos["photos"], ["--masks", masked_photos["masks"]], "needs a mask model"),
+        (mask_exported_model, masked_photos["photos"], [], "give the photos' masks with --masks"),
+        (mask_exported_model, os.path.join(records_dir, "*.tfrecord.gz"), ["--masks", masked_photos["masks"]],
+         "records carry their own masks"),
+        (mask_exported_model, masked_photos["photos"], ["--masks", masked_photos["masks"], "--engine", "tfx-bsl"],
+         "keyed engine only"),
+    ]
+    for model, input_glob, extra, message in cases:
+        with pytest.raises(SystemExit, match=message):
+            _run(model, input_glob, str(tmp_path), *extra)
+
+
+def test_the_mask_handler_batches_windows_across_photos_and_splits_them_back(mask_exported_model):
+    from pipelines.model_handler import MaskInpainterModelHandler
+
+    rng = np.random.default_rng(0)
+    counts = [3, 1, 5]
+    elements = [(rng.integers(0, 256, (k, 128, 128, 3), np.uint8),
+                 np.where(rng.random((k, 128, 128)) < 0.2, 255, 0).astype(np.uint8)) for k in counts]
+    elements.insert(1, (elements[0][0][0], elements[0][1][0]))  # one window on its own
+    handler = MaskInpainterModelHandler(mask_exported_model, batch_size=2)
+    model = handler.load_model()
+    results = list(handler.run_inference(elements, model))
+    for (images_, masks_), result in zip(elements, results):
+        direct = model(images_.reshape(-1, 128, 128, 3), masks_.reshape(-1, 128, 128))
+        for name in ("inpainted", "prediction"):
+            assert result.inference[name].shape == images_.shape
+            assert np.array_equal(result.inference[name].reshape(-1, 128, 128, 3), direct[name])
