@@ -34,7 +34,7 @@ STROKES = (1, 4)
 SEGMENTS = (4, 12)
 SEGMENT_LENGTH = (0.05, 0.25)  # of the crop's side
 BRUSH_WIDTH = (0.04, 0.12)  # of the crop's side
-# Draws per mask before giving up: about 9 in 10 stroke draws and 3 in 4 box draws land in range.
+# Draws per mask before giving up: about 9 in 10 stroke draws and 99 in 100 box draws land in range.
 MAX_DRAWS = 100
 T = TypeVar("T")
 
