@@ -3,9 +3,13 @@
 Training batches are deterministic functions of (seed, epoch, batch index): each epoch shuffles
 the file order and blocks of records with stateless seeds of its own and draws flips and colour
 jitter the same way. Augmentations act on the whole crop (the masked input and its true patch put
-back together), which is then masked again, so input and truth always agree. Every batch
-carries its (epoch, batch) position, so a resumed run rebuilds the stream from where it stopped
-without saving the shuffle buffer in the checkpoint.
+back together, or the record's true crop where holes are anywhere), which is then masked again, so
+input and truth always agree; a flip mirrors the crop and its mask together. Every batch carries
+its (epoch, batch) position, so a resumed run rebuilds the stream from where it stopped without
+saving the shuffle buffer in the checkpoint.
+
+The data set's hole layout (tfrecords/masks.py) decides what a batch holds: layout "center"
+{masked, patch}, layout "anywhere" {masked, mask (bool, True = hole), original}.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import logging
 
 import tensorflow as tf
 
-from model.export import fill_hole
+from model.export import fill_hole, fill_holes
 from tfrecords import shards
 from tfrecords.geometry import Geometry
 from tfrecords.schema import parse_examples
@@ -24,6 +28,11 @@ MAX_PARALLEL_FILES = 16
 
 def geometry_from_manifest(data_dir: str) -> Geometry:
     return Geometry.from_dict(shards.read_manifest(data_dir)["geometry"])
+
+
+def layout_from_manifest(data_dir: str) -> str:
+    """The data set's hole layout: "center" or "anywhere"."""
+    return shards.hole_layout(shards.read_manifest(data_dir))
 
 
 def count_records(data_dir: str, split: str) -> int:
@@ -86,8 +95,9 @@ def jitter_colours(images: tf.Tensor, seed: tf.Tensor, strength: float, grayscal
 
 def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int, shuffle_buffer: int,
                   flip: bool = True, start: tuple[int, int] = (0, 0), color_jitter: float = 0.0,
-                  grayscale_fraction: float = 0.0) -> tf.data.Dataset:
-    """Endless batches {masked, patch (uint8), epoch, batch (int64)}, starting after position `start`.
+                  grayscale_fraction: float = 0.0, layout: str = "center") -> tf.data.Dataset:
+    """Endless batches {masked, patch (uint8), epoch, batch (int64)} (layout "center"), or {masked,
+    mask, original, epoch, batch} (layout "anywhere"), starting after position `start`.
 
     `start` = (epoch, batch) of the first batch to produce.
     """
@@ -112,17 +122,24 @@ def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int,
         skip = tf.where(tf.equal(epoch, start_epoch), tf.constant(start_batch, tf.int64), tf.constant(0, tf.int64))
         return batches.skip(skip).map(lambda index, serialized: (epoch, index, serialized))
 
+    def augment(images: tf.Tensor, batch_seed: tf.Tensor) -> tf.Tensor:
+        if flip:
+            images = flip_batch(images, batch_seed)
+        if color_jitter or grayscale_fraction:
+            images = jitter_colours(images, batch_seed + [0, 1_000_003], color_jitter, grayscale_fraction)
+        return images
+
     def parse(epoch: tf.Tensor, index: tf.Tensor, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = parse_examples(serialized, geometry)
+        parsed = parse_examples(serialized, geometry, layout=layout)
+        batch_seed = tf.stack([epoch_seed_of(seed, epoch), index])
+        if layout == "anywhere":
+            mask = flip_batch(parsed["mask"], batch_seed) if flip else parsed["mask"]
+            original = augment(parsed["original"], batch_seed)
+            return {"masked": fill_holes(original, mask, geometry), "mask": mask, "original": original,
+                    "epoch": epoch, "batch": index}
         masked, patch = parsed["masked"], parsed["patch"]
         if flip or color_jitter or grayscale_fraction:
-            batch_seed = tf.stack([epoch_seed_of(seed, epoch), index])
-            images = originals(masked, patch, geometry)
-            if flip:
-                images = flip_batch(images, batch_seed)
-            if color_jitter or grayscale_fraction:
-                images = jitter_colours(images, batch_seed + [0, 1_000_003], color_jitter, grayscale_fraction)
-            masked, patch = mask_again(images, geometry)
+            masked, patch = mask_again(augment(originals(masked, patch, geometry), batch_seed), geometry)
         return {"masked": masked, "patch": patch, "epoch": epoch, "batch": index}
 
     return (tf.data.Dataset.range(start_epoch, tf.int64.max)
@@ -135,8 +152,10 @@ def epoch_seed_of(seed: int, epoch: tf.Tensor) -> tf.Tensor:
     return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
 
 
-def eval_dataset(data_dir: str, geometry: Geometry, batch_size: int, max_images: int) -> tf.data.Dataset | None:
-    """The eval split's first `max_images` records, in order, as {masked, patch}; None without an eval split."""
+def eval_dataset(data_dir: str, geometry: Geometry, batch_size: int, max_images: int,
+                 layout: str = "center") -> tf.data.Dataset | None:
+    """The eval split's first `max_images` records, in order, as `parse_examples` gives them ({masked,
+    patch, ...} or, layout "anywhere", {masked, mask, original, ...}); None without an eval split."""
     try:
         files = shards.split_files(data_dir, "eval")
     except FileNotFoundError:
@@ -144,5 +163,5 @@ def eval_dataset(data_dir: str, geometry: Geometry, batch_size: int, max_images:
     return (tf.data.TFRecordDataset(files, compression_type="GZIP")
             .take(max_images)
             .batch(batch_size)
-            .map(lambda s: parse_examples(s, geometry), num_parallel_calls=AUTOTUNE)
+            .map(lambda s: parse_examples(s, geometry, layout=layout), num_parallel_calls=AUTOTUNE)
             .prefetch(AUTOTUNE))

@@ -1,6 +1,9 @@
 """The structural inpainting losses: functions of tensors that return scalar tensors.
 
-Images and patches are in [-1, 1], shaped (N, P, P, 3).
+Images and patches are in [-1, 1], shaped (N, P, P, 3) for the context encoder's centre patch and
+(N, S, S, 3) for the mask generator's whole crop, whose hole is a mask (N, S, S, 1), 1 in the hole.
+The hole losses are the context encoder's for a hole of any shape: the centre mask's region (the
+hole dilated by the overlap) is the centre patch, where they equal `pixel_loss` and `feature_loss`.
 """
 from __future__ import annotations
 
@@ -21,6 +24,36 @@ def pixel_loss(predicted: tf.Tensor, truth: tf.Tensor, weights: tf.Tensor) -> tf
     """Ring-weighted mean squared error over the patch (the context encoder's reconstruction loss)."""
     error = tf.square(tf.cast(predicted, tf.float32) - tf.cast(truth, tf.float32)) * weights
     return tf.reduce_mean(error)
+
+
+def hole_region(mask: tf.Tensor, overlap: int) -> tf.Tensor:
+    """(N, S, S, 1) float 0/1: a mask (N, S, S, 1, 1 in the hole) dilated by `overlap` px with a square
+    window, so a box's region is the box grown by `overlap` on each side (the centre hole's: the patch)."""
+    return tf.nn.max_pool2d(tf.cast(mask, tf.float32), 2 * overlap + 1, strides=1, padding="SAME")
+
+
+def hole_pixel_loss(predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor, overlap: int,
+                    overlap_weight: float) -> tf.Tensor:
+    """The reconstruction loss of holes of any shape: squared errors over each hole's region
+    (`hole_region`), weighted 1 in the hole and `overlap_weight` on the ring the region shares with
+    the context, summed over the batch and divided by (region pixels x 3). For the centre mask the
+    region is the patch, and this is `pixel_loss` of the patch."""
+    hole = tf.cast(mask, tf.float32)
+    region = hole_region(mask, overlap)
+    weights = hole + (region - hole) * overlap_weight
+    error = tf.square(tf.cast(predicted, tf.float32) - tf.cast(truth, tf.float32)) * weights
+    return tf.reduce_sum(error) / (3.0 * tf.maximum(tf.reduce_sum(region), 1.0))
+
+
+def composite(predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """The prediction in the hole, the truth elsewhere: what an inpainted image shows."""
+    return tf.where(tf.cast(mask, tf.bool), tf.cast(predicted, tf.float32), tf.cast(truth, tf.float32))
+
+
+def hole_feature_loss(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """`feature_loss` of the prediction composited into its context against the truth: only the
+    hole's pixels differ, and the hole's gradient reaches the prediction."""
+    return feature_loss(vgg, composite(predicted, truth, mask), truth)
 
 
 def feature_loss(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:

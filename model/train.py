@@ -5,12 +5,17 @@
 
 Phase 1 trains the generator on the structural loss alone (pixel + VGG16 feature reconstruction);
 phase 2 adds the adversarial loss and trains the discriminator beside it (DESIGN.md section 1).
+The data's hole layout (manifest.json, tfrecords/masks.py) picks the networks: the context encoder
+and a patch discriminator for centre holes; for holes anywhere, the mask generator (the mask as a
+4th input channel, the whole crop out) and a crop discriminator, with the structural loss on each
+mask's hole and the hole metrics over its pixels.
 The default recipe is the one chosen by measurement on held-out photos (model/config.py; the
 measured recipe runs phase 1 only); `--recipe paper` trains the paper's.
-The run directory holds config.json, run.json (geometry, VGG weights used, hardware),
+The run directory holds config.json, run.json (geometry, hole layout, VGG weights used, hardware),
 checkpoints/ (the latest few, and best/: the generator at the best periodic evaluation's hole PSNR),
 logs/ (TensorBoard), eval.jsonl and, at the end, export/ (the SavedModel of the best checkpoint).
-A rerun resumes from the latest checkpoint; a finished run says so and does nothing.
+A rerun resumes from the latest checkpoint (on data of the same hole layout); a finished run says so
+and does nothing.
 """
 from __future__ import annotations
 
@@ -30,10 +35,12 @@ import tensorflow as tf
 from model import config as layout
 from model import losses
 from model.config import ARCHITECTURE_FIELDS, PAPER_RECIPE, RECIPES, TrainConfig
-from model.data import eval_dataset, geometry_from_manifest, originals, train_dataset
-from model.export import SELECTION_METRIC, export_run, inpaint, read_metadata, to_unit_range
-from model.metrics import inpainting_metrics, mean_metrics
-from model.networks import build_discriminator, build_generator
+from model.cpu import cpu_has_amx_bfloat16
+from model.data import eval_dataset, geometry_from_manifest, layout_from_manifest, originals, train_dataset
+from model.export import (SELECTION_METRIC, export_run, inpaint, inpaint_anywhere, mask_model_input, read_metadata,
+                          to_unit_range)
+from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
+from model.networks import build_discriminator, build_generator, build_mask_generator
 from model.vgg import build_vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
 from tfrecords.geometry import Geometry
@@ -62,16 +69,6 @@ class Hardware:
     def describe(self) -> dict[str, Any]:
         return {"strategy": type(self.strategy).__name__, "replicas": self.strategy.num_replicas_in_sync,
                 "gpus": self.gpus, "precision": self.policy, "jit_compile": self.jit_compile}
-
-
-def cpu_has_amx_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX), where oneDNN runs the
-    network's convolutions in bfloat16 far faster than in float32."""
-    try:
-        with open(cpuinfo) as f:
-            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
-    except OSError:
-        return False
 
 
 def choose_hardware(config: TrainConfig) -> Hardware:
@@ -152,6 +149,12 @@ class Trainer:
     def __init__(self, config: TrainConfig, data_dir: str, model_dir: str):
         self.config, self.data_dir, self.model_dir = config, data_dir, model_dir
         self.geometry: Geometry = geometry_from_manifest(data_dir)
+        self.holes = layout_from_manifest(data_dir)  # "center" | "anywhere"
+        run_file = os.path.join(model_dir, layout.RUN_FILE)
+        trained_on = _read_json(run_file).get("holes", "center") if tf.io.gfile.exists(run_file) else self.holes
+        if trained_on != self.holes:
+            raise ValueError(f"{model_dir} was trained on holes {trained_on!r} but {data_dir} has holes "
+                             f"{self.holes!r}: use a new --model-dir for this data")
         self.vgg_weights = load_vgg_weights(config.vgg_weights)  # fails here, before any work
         self.hardware = choose_hardware(config)
         self.strategy = self.hardware.strategy
@@ -161,9 +164,12 @@ class Trainer:
         policy = self.hardware.policy
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
-            self.generator = build_generator(self.geometry, config.bottleneck, config.width, dtype=policy,
-                                             upsampling=config.upsampling)
-            self.discriminator = build_discriminator(self.geometry, config.width, dtype=policy)
+            anywhere = self.holes == "anywhere"
+            build = build_mask_generator if anywhere else build_generator
+            self.generator = build(self.geometry, config.bottleneck, config.width, dtype=policy,
+                                   upsampling=config.upsampling)
+            self.discriminator = build_discriminator(self.geometry, config.width, dtype=policy,
+                                                     side=self.geometry.image_size if anywhere else None)
             self.vgg = build_vgg_features(self.vgg_weights.arrays, dtype=policy)
             self.optimizer_g = self._optimizer(config.lr_g, "adam_generator")
             self.optimizer_d = self._optimizer(config.lr_d, "adam_discriminator")
@@ -189,7 +195,11 @@ class Trainer:
             2: self._distributed(self._joint_gradients, [(self.generator, self.optimizer_g),
                                                          (self.discriminator, self.optimizer_d)]),
         }
-        self._predict = tf.function(lambda images: inpaint(self.generator, images, self.geometry))
+        if self.holes == "anywhere":
+            self._predict = tf.function(lambda images, mask: inpaint_anywhere(self.generator, images, mask,
+                                                                              self.geometry))
+        else:
+            self._predict = tf.function(lambda images: inpaint(self.generator, images, self.geometry))
 
     def _optimizer(self, learning_rate: float, name: str) -> keras.optimizers.Optimizer:
         adam = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta1, name=name)
@@ -198,34 +208,48 @@ class Trainer:
 
     # --- the train step -----------------------------------------------------------------------
 
-    def _structural(self, predicted: tf.Tensor, truth: tf.Tensor) -> dict[str, tf.Tensor]:
-        pixel = losses.pixel_loss(predicted, truth, self.ring)
-        feature = losses.feature_loss(self.vgg, predicted, truth)
+    def _structural(self, predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """The structural loss of the centre patch, or (with the crops' `mask`) of each crop's hole."""
+        if mask is None:
+            pixel = losses.pixel_loss(predicted, truth, self.ring)
+            feature = losses.feature_loss(self.vgg, predicted, truth)
+        else:
+            pixel = losses.hole_pixel_loss(predicted, truth, mask, self.geometry.overlap, self.config.overlap_weight)
+            feature = losses.hole_feature_loss(self.vgg, predicted, truth, mask)
         return {"pixel": pixel, "feature": feature,
                 "structural": losses.structural_loss(pixel, feature, self.config.lambda_feat)}
+
+    def _network_inputs(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """A batch as the generator's input and the truth in [-1, 1] (and the mask, holes anywhere)."""
+        if self.holes == "anywhere":
+            return {"inputs": mask_model_input(batch["masked"], batch["mask"]),
+                    "truth": to_unit_range(batch["original"]), "mask": batch["mask"]}
+        return {"inputs": to_unit_range(batch["masked"]), "truth": to_unit_range(batch["patch"])}
 
     def _scaled(self, loss: tf.Tensor, optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
         # Each replica's gradient is summed over replicas: average by their count.
         loss = loss / self.strategy.num_replicas_in_sync
         return optimizer.scale_loss(loss) if self.hardware.loss_scaling else loss
 
-    def _structural_gradients(self, masked: tf.Tensor, truth: tf.Tensor):
+    def _structural_gradients(self, inputs: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor | None = None):
         """Phase 1: the generator alone, on the structural loss."""
         with tf.GradientTape() as tape:
-            predicted = self.generator(masked, training=True)
-            values = self._structural(predicted, truth)
+            predicted = self.generator(inputs, training=True)
+            values = self._structural(predicted, truth, mask)
             values["generator"] = values["structural"]
             scaled = self._scaled(values["generator"], self.optimizer_g)
         return [tape.gradient(scaled, self.generator.trainable_variables)], values
 
-    def _joint_gradients(self, masked: tf.Tensor, truth: tf.Tensor):
-        """Phase 2: the generator on structural + adversarial loss, the discriminator on real vs fake."""
+    def _joint_gradients(self, inputs: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor | None = None):
+        """Phase 2: the generator on structural + adversarial loss, the discriminator on real vs fake:
+        the predicted patch, or for holes anywhere the prediction composited into its context."""
         c = self.config
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            predicted = self.generator(masked, training=True)
+            predicted = self.generator(inputs, training=True)
             real_logits = self.discriminator(truth, training=True)
-            fake_logits = self.discriminator(predicted, training=True)
-            values = self._structural(predicted, truth)
+            fake = predicted if mask is None else losses.composite(predicted, truth, mask)
+            fake_logits = self.discriminator(fake, training=True)
+            values = self._structural(predicted, truth, mask)
             values["adversarial"] = losses.generator_adversarial_loss(fake_logits)
             values["generator"] = losses.generator_loss(values["structural"], values["adversarial"],
                                                         c.lambda_rec, c.lambda_adv)
@@ -243,7 +267,7 @@ class Trainer:
         compute = tf.function(gradients_fn, jit_compile=self.hardware.jit_compile)
 
         def replica_step(batch):
-            gradients, values = compute(to_unit_range(batch["masked"]), to_unit_range(batch["patch"]))
+            gradients, values = compute(**self._network_inputs(batch))
             for grads, (model, optimizer) in zip(gradients, updated):
                 optimizer.apply(grads, model.trainable_variables)
             return values
@@ -270,10 +294,11 @@ class Trainer:
         return self.strategy.experimental_distribute_values_from_function(part)
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, float]:
-        """One step of the current phase on one host batch {masked, patch}; returns the losses."""
+        """One step of the current phase on one host batch ({masked, patch}, or {masked, mask, original}
+        for holes anywhere); returns the losses."""
         phase = self.phase(int(self.step))
-        values = {k: float(v) for k, v in self._steps[phase]({"masked": batch["masked"],
-                                                              "patch": batch["patch"]}).items()}
+        keys = ("masked", "mask", "original") if self.holes == "anywhere" else ("masked", "patch")
+        values = {k: float(v) for k, v in self._steps[phase](self._split({k: batch[k] for k in keys})).items()}
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             last = self.manager.latest_checkpoint or "none yet"
@@ -341,7 +366,7 @@ class Trainer:
         stop = min(c.steps, until_step if until_step is not None else c.steps)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, layout.LOGS, "train"))
         eval_writer = tf.summary.create_file_writer(os.path.join(self.model_dir, layout.LOGS, "eval"))
-        eval_data = eval_dataset(self.data_dir, self.geometry, c.batch_size, c.eval_images)
+        eval_data = eval_dataset(self.data_dir, self.geometry, c.batch_size, c.eval_images, self.holes)
         if eval_data is None:
             logging.warning("no eval split in %s: periodic evaluation is off", self.data_dir)
         progress = Progress(start, stop)
@@ -384,14 +409,14 @@ class Trainer:
             return
         position = (int(self.data_epoch), int(self.data_batch))
         data = train_dataset(self.data_dir, self.geometry, c.batch_size, c.seed, c.shuffle_buffer, c.flip, position,
-                             c.color_jitter, c.grayscale_fraction)
+                             c.color_jitter, c.grayscale_fraction, self.holes)
         for _, batch in zip(range(start, stop), data):
             yield batch
 
     def _write_run_files(self) -> None:
         _write_json(os.path.join(self.model_dir, layout.CONFIG_FILE), self.config.to_dict())
         _write_json(os.path.join(self.model_dir, layout.RUN_FILE), {
-            "geometry": self.geometry.to_dict(), "vgg_weights": self.vgg_weights.source,
+            "geometry": self.geometry.to_dict(), "holes": self.holes, "vgg_weights": self.vgg_weights.source,
             "hardware": self.hardware.describe(), "data": self.data_dir, "tensorflow": tf.__version__,
             "keras": keras.__version__})
 
@@ -406,31 +431,46 @@ class Trainer:
             tf.summary.scalar("throughput/images_per_second", rate)
             tf.summary.scalar("phase", phase)
 
+    def _inpainted(self, batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        """(inpainted, truth) uint8 crops of a parsed batch, inpainted as the export does."""
+        if self.holes == "anywhere":
+            return self._predict(batch["masked"], batch["mask"])["inpainted"], batch["original"]
+        return self._predict(batch["masked"])["inpainted"], originals(batch["masked"], batch["patch"], self.geometry)
+
     def _log_images(self, writer, step: int, eval_data: tf.data.Dataset | None) -> None:
-        """Rows of masked | inpainted | truth, from the eval split (else from training data)."""
+        """Rows of masked | inpainted | truth (and the mask in white, holes anywhere), from the eval
+        split (else from training data)."""
         if eval_data is not None:
             batch = next(iter(eval_data))
         else:
-            batch = next(iter(train_dataset(self.data_dir, self.geometry, self.config.batch_size, 0, 1, False)))
-        masked, truth = batch["masked"][:GRID_IMAGES], originals(batch["masked"], batch["patch"], self.geometry)[:GRID_IMAGES]
-        inpainted = self._predict(masked)["inpainted"]
-        rows = tf.concat([masked, inpainted, truth], axis=2)
+            batch = next(iter(train_dataset(self.data_dir, self.geometry, self.config.batch_size, 0, 1, False,
+                                            layout=self.holes)))
+        batch = {k: v[:GRID_IMAGES] for k, v in batch.items()}
+        columns = [batch["masked"], *self._inpainted(batch)]
+        if self.holes == "anywhere":
+            columns.insert(1, tf.repeat(tf.cast(batch["mask"], tf.uint8) * 255, 3, axis=-1))
+        rows = tf.concat(columns, axis=2)
         grid = tf.reshape(rows, [1, -1, rows.shape[2], 3])
+        name = "masked_mask_inpainted_truth" if self.holes == "anywhere" else "masked_inpainted_truth"
         with writer.as_default(step=step):
-            tf.summary.image("masked_inpainted_truth", grid)
+            tf.summary.image(name, grid)
 
     def evaluate(self, eval_data: tf.data.Dataset, writer=None, step: int | None = None) -> dict[str, Any]:
-        """Hole and patch PSNR/SSIM/L1/L2 over the eval images, inpainted as the export does."""
+        """Hole (and, centre holes, patch) PSNR/SSIM/L1/L2 over the eval images, inpainted as the export
+        does; for holes anywhere the hole metrics are over each mask's pixels."""
         per_image = []
         for batch in eval_data:
-            predicted = self._predict(batch["masked"])["inpainted"].numpy()
-            truth = originals(batch["masked"], batch["patch"], self.geometry).numpy()
-            per_image.extend(inpainting_metrics(p, t, self.geometry) for p, t in zip(predicted, truth))
+            predicted, truth = (t.numpy() for t in self._inpainted(batch))
+            if self.holes == "anywhere":
+                per_image.extend({"hole": masked_metrics(p, t, m[..., 0])}
+                                 for p, t, m in zip(predicted, truth, batch["mask"].numpy()))
+            else:
+                per_image.extend(inpainting_metrics(p, t, self.geometry) for p, t in zip(predicted, truth))
         result = mean_metrics(per_image)
         step = int(self.step) if step is None else step
         if writer is not None:
             with writer.as_default(step=step):
-                for region in ("hole", "patch"):
+                for region in (r for r in result if r != "count"):
                     for name, value in result[region].items():
                         tf.summary.scalar(f"{region}/{name}", value)
         with tf.io.gfile.GFile(os.path.join(self.model_dir, layout.EVAL_LOG), "a") as f:

@@ -70,3 +70,54 @@ def test_adversarial_losses_are_sigmoid_cross_entropy():
     # G is penalised when D sees through its patches, rewarded when D is fooled.
     assert float(losses.generator_adversarial_loss(confident_fake)) == pytest.approx(20.0, rel=1e-3)
     assert float(losses.generator_adversarial_loss(confident_real)) < 1e-6
+
+
+def _centre_mask(geometry) -> tf.Tensor:
+    from tfrecords.masks import centre_mask
+
+    return tf.constant(centre_mask(geometry)[None, :, :, None] > 0)
+
+
+def test_hole_pixel_loss_on_the_centre_mask_is_the_patch_pixel_loss():
+    """For the centre hole the region (the hole dilated by the overlap) is the patch, and the loss
+    is pixel_loss's: the ring-weighted squared errors summed over the region / (region pixels x 3)."""
+    from tfrecords.geometry import Geometry
+
+    geometry = Geometry()
+    photo = data.astronaut()[:256:2, :256:2].astype(np.float32) / 127.5 - 1.0
+    truth = tf.constant(np.stack([photo, photo[::-1]]))
+    predicted = tf.random.stateless_uniform(truth.shape, [1, 2], -1, 1)
+    mask = tf.repeat(_centre_mask(geometry), 2, axis=0)
+    top, left, bottom, right = geometry.patch_box
+    expected = losses.pixel_loss(predicted[:, top:bottom, left:right], truth[:, top:bottom, left:right],
+                                 losses.overlap_weights(geometry.patch_size, geometry.overlap, 10.0))
+    assert float(losses.hole_pixel_loss(predicted, truth, mask, geometry.overlap, 10.0)) == pytest.approx(
+        float(expected), rel=1e-5)
+
+
+def test_hole_pixel_loss_weights_the_ring_of_any_mask_and_ignores_the_context():
+    mask = np.zeros((1, 32, 32, 1), bool)
+    mask[0, 10:14, 5:25] = True  # a 4 x 20 bar: with overlap 2 its region is 8 x 24
+    zeros = tf.zeros([1, 32, 32, 3])
+
+    def loss_of_error_at(row, col):
+        error = np.zeros((1, 32, 32, 3), np.float32)
+        error[0, row, col] = 1.0
+        return float(losses.hole_pixel_loss(tf.constant(error), zeros, tf.constant(mask), 2, 10.0))
+
+    in_hole, in_ring, outside = loss_of_error_at(11, 15), loss_of_error_at(8, 15), loss_of_error_at(5, 15)
+    assert in_hole == pytest.approx(3 / (8 * 24 * 3))
+    assert in_ring == pytest.approx(10 * in_hole) and outside == 0.0
+
+
+def test_hole_feature_loss_sees_only_the_hole(vgg):
+    photo = tf.constant(data.coffee()[100:164, 200:264].astype(np.float32)[None] / 127.5 - 1.0)
+    mask = np.zeros((1, 64, 64, 1), bool)
+    mask[0, 20:40, 10:50] = True
+    mask = tf.constant(mask)
+    outside_changed = tf.where(mask, photo, -photo)
+    assert float(losses.hole_feature_loss(vgg, outside_changed, photo, mask)) == pytest.approx(0.0, abs=1e-6)
+    inside_changed = tf.where(mask, -photo, photo)
+    assert float(losses.hole_feature_loss(vgg, inside_changed, photo, mask)) == pytest.approx(
+        float(losses.feature_loss(vgg, inside_changed, photo)), rel=1e-5)
+    assert float(losses.hole_feature_loss(vgg, inside_changed, photo, mask)) > 0.01

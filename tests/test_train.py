@@ -1,4 +1,5 @@
-"""Training on a tiny record set of real photos: input, steps, resume, NaN stop, export and reload."""
+"""Training on a tiny record set of real photos: input, steps, resume, NaN stop, export and reload; the
+same for holes anywhere (boxes, strokes and mixed masks) with the mask generator."""
 import json
 import os
 import subprocess
@@ -8,16 +9,19 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import build_tiny_records
 
 from model import vgg_weights
 from model.config import TrainConfig
-from model.data import jitter_colours, originals, train_dataset
-from model.export import inpaint, main as export_main, read_metadata
+from model.data import eval_dataset, jitter_colours, originals, train_dataset
+from model.export import export_hole_layout, inpaint, load_inpainter, main as export_main, read_metadata
 from model.train import (NonFiniteLossError, Trainer, cpu_has_amx_bfloat16, main, overrides_from_args,
                          resolve_config, _parser)
 from tfrecords.geometry import Geometry, unmask
+from tfrecords.masks import HOLE, centre_mask
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = Geometry(image_size=64, patch_size=32, overlap=2)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +113,7 @@ def test_resume_continues_the_step_count_and_reproduces_the_next_step(tiny_recor
     again = Trainer(config, tiny_records, interrupted).run()
     assert again == {"step": 5, "trained_steps": 0, "already_finished": True}
     run = json.load(open(os.path.join(interrupted, "run.json")))
-    assert run["vgg_weights"]["path"] == vgg_npz and run["geometry"]["image_size"] == 64
+    assert run["vgg_weights"]["path"] == vgg_npz and run["geometry"]["image_size"] == 64 and run["holes"] == "center"
 
 
 def test_cli_exports_and_a_fresh_process_agrees_with_the_trained_model(tiny_records, vgg_npz, tmp_path):
@@ -148,6 +152,10 @@ def test_cli_exports_and_a_fresh_process_agrees_with_the_trained_model(tiny_reco
         assert loaded.shape == (4, 64, 64, 3) and loaded.dtype == np.uint8
         assert np.abs(loaded.astype(int) - expected.astype(int)).max() <= 1
     assert read_metadata(reexport)["step"] == 3 and read_metadata(reexport)["vgg_weights"]["path"] == vgg_npz
+    # A centre run exports the context encoder's signatures.
+    assert export_hole_layout(reexport) == "center"
+    serve, _ = load_inpainter(reexport)
+    assert set(serve.structured_input_signature[1]) == {"images"} and set(serve.structured_outputs) == {"inpainted", "patch"}
 
 
 def test_gpu_path_runs_on_cpu_mixed_precision_xla_and_mirrored(tiny_records, vgg_npz, tmp_path):
@@ -279,3 +287,122 @@ def test_progress_is_a_plain_line_at_most_every_interval_where_output_is_not_a_t
         progress.update(step, 0.5, 10.0, 1)
     assert "\r" not in stream.getvalue()
     assert stream.getvalue().splitlines() == ["step 5/5: loss 0.5000, 10.0 images/s, phase 1, ETA 0m00s"]
+
+
+# --- holes anywhere ---------------------------------------------------------------------------
+
+
+def boxes(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """One to three rectangles of 8 to 24 px anywhere in a 64 px crop."""
+    mask = np.zeros((64, 64), np.uint8)
+    for _ in range(int(rng.integers(1, 4))):
+        h, w = (int(v) for v in rng.integers(8, 25, 2))
+        top, left = int(rng.integers(0, 64 - h)), int(rng.integers(0, 64 - w))
+        mask[top:top + h, left:left + w] = HOLE
+    return mask, "boxes"
+
+
+def strokes(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A brush stroke: a thick polyline of three to five random segments."""
+    import cv2
+
+    mask = np.zeros((64, 64), np.uint8)
+    points = rng.integers(4, 60, (int(rng.integers(4, 7)), 2)).astype(np.int32)
+    cv2.polylines(mask, [points], isClosed=False, color=HOLE, thickness=int(rng.integers(4, 8)))
+    return mask, "strokes"
+
+
+def mixed(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """The generated kinds in turn: centre box, boxes or strokes."""
+    choice = int(rng.integers(0, 3))
+    return (centre_mask(SMALL), "center") if choice == 0 else (boxes, strokes)[choice - 1](rng)
+
+
+MASKS = {"boxes": boxes, "strokes": strokes, "mixed": mixed}
+
+
+@pytest.fixture(scope="module")
+def anywhere_records(tmp_path_factory):
+    """kind -> a tiny data set of layout "anywhere" (24 train, 4 eval records at 64/32/2) whose
+    holes are `kind`'s masks."""
+    made: dict[str, str] = {}
+
+    def records(kind: str) -> str:
+        if kind not in made:
+            made[kind] = build_tiny_records(tmp_path_factory.mktemp(f"anywhere_{kind}"), geometry=SMALL,
+                                            mask_of=MASKS[kind], hole_kind=kind)
+        return made[kind]
+
+    return records
+
+
+def test_anywhere_batches_flip_the_crop_and_its_mask_together_and_mask_again(anywhere_records):
+    records = anywhere_records("mixed")
+    fill = np.array(SMALL.fill_rgb, np.uint8)
+    plain = [b for b in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False,
+                                      layout="anywhere").take(6)]
+    pairs = {(o.tobytes(), m.tobytes()) for b in plain for o, m in zip(b["original"].numpy(), b["mask"].numpy())}
+    assert len(pairs) == 24
+    flips = 0
+    for batch in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=True, layout="anywhere").take(6):
+        assert set(batch) == {"masked", "mask", "original", "epoch", "batch"}
+        for masked, mask, original in zip(*(batch[k].numpy() for k in ("masked", "mask", "original"))):
+            hole = mask[..., 0]
+            assert np.all(masked[hole] == fill) and np.array_equal(masked[~hole], original[~hole])
+            if (original.tobytes(), mask.tobytes()) not in pairs:
+                flips += 1
+                assert (original[:, ::-1].tobytes(), mask[:, ::-1].tobytes()) in pairs
+    assert 0 < flips < 24
+    # Colour jitter changes the crop, never its mask, and the input is masked again after it.
+    jittered = next(iter(train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False, color_jitter=0.3,
+                                       grayscale_fraction=0.5, layout="anywhere")))
+    np.testing.assert_array_equal(jittered["mask"], plain[0]["mask"])
+    assert not np.array_equal(jittered["original"], plain[0]["original"])
+    hole = jittered["mask"].numpy()[..., 0]
+    masked, original = jittered["masked"].numpy(), jittered["original"].numpy()
+    assert np.all(masked[hole] == fill) and np.array_equal(masked[~hole], original[~hole])
+
+
+@pytest.mark.parametrize("kind", ["boxes", "strokes", "mixed"])
+def test_a_few_steps_on_holes_anywhere_lower_the_loss_and_export_the_mask_model(kind, anywhere_records, vgg_npz,
+                                                                                 tmp_path):
+    records = anywhere_records(kind)
+    trainer = Trainer(tiny(vgg_npz, phase_steps=(14, 2), lr_g=3e-3), records, str(tmp_path / "run"))
+    assert trainer.holes == "anywhere" and trainer.generator.name == "mask_generator"
+    assert tuple(trainer.discriminator.input.shape[1:]) == (64, 64, 3)
+    batch = next(iter(train_dataset(records, SMALL, 8, seed=9, shuffle_buffer=16, flip=False, layout="anywhere")))
+
+    def structural():
+        inputs = trainer._network_inputs(batch)
+        predicted = trainer.generator(inputs["inputs"], training=True)
+        return float(trainer._structural(predicted, inputs["truth"], inputs["mask"])["structural"])
+
+    before = structural()
+    summary = trainer.run()  # 14 structural steps, 2 joint ones with the crop discriminator
+    run = json.load(open(tmp_path / "run" / "run.json"))
+    assert run["holes"] == "anywhere"
+    # The periodic evaluation scores the holes' pixels, and selects the export by their PSNR.
+    assert set(summary["eval"]) == {"hole", "count"} and summary["eval"]["count"] == 4
+    assert summary["best"]["step"] == 16 and summary["best"]["score"] == summary["eval"]["hole"]["psnr"]
+
+    assert export_hole_layout(summary["export"]) == "anywhere"
+    serve, geometry = load_inpainter(summary["export"])
+    eval_batch = next(iter(eval_dataset(records, SMALL, 4, 4, layout="anywhere")))
+    mask = eval_batch["mask"].numpy()[..., 0]
+    originals_ = eval_batch["original"].numpy()
+    served = serve(images=tf.constant(originals_), masks=tf.constant(np.where(mask, 255, 0).astype(np.uint8)))
+    np.testing.assert_array_equal(served["inpainted"].numpy()[~mask], originals_[~mask])
+    expected = trainer._predict(eval_batch["masked"], eval_batch["mask"])["inpainted"].numpy()
+    assert np.abs(served["inpainted"].numpy().astype(int) - expected.astype(int)).max() <= 1
+    assert structural() < 0.85 * before  # last: training=True moves BatchNorm's statistics
+
+
+def test_resuming_a_run_on_data_of_another_hole_layout_is_a_one_line_error(tiny_records, anywhere_records, vgg_npz,
+                                                                         tmp_path, caplog):
+    model_dir = str(tmp_path / "run")
+    Trainer(tiny(vgg_npz, phase_steps=(1, 0)), tiny_records, model_dir).run()
+    with pytest.raises(ValueError, match="trained on holes 'center'.*has holes 'anywhere'") as error:
+        Trainer(tiny(vgg_npz, phase_steps=(1, 0)), anywhere_records("boxes"), model_dir)
+    assert "\n" not in str(error.value)
+    assert main(["--data", anywhere_records("boxes"), "--model-dir", model_dir, "--vgg-weights", vgg_npz]) == 1
+    assert export_hole_layout(os.path.join(model_dir, "export")) == "center"
