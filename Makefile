@@ -151,7 +151,7 @@ dataflow-preprocess: OUTPUT = gs://$(BUCKET)/tfrecords
 dataflow-preprocess:
 	@test -n "$(PROJECT)" -a -n "$(BUCKET)" || { echo "set PROJECT=... BUCKET=... (and REGION=...)"; exit 2; }
 	$(PY) -m pipelines.preprocess --input '$(INPUT)' --output $(OUTPUT) --crops-per-image $(CROPS) \
-		$(dataflow_args) $(BEAM_ARGS)
+		$(holes_arg) $(dataflow_args) $(BEAM_ARGS)
 
 dataflow-inpaint: INPUT = gs://$(BUCKET)/tfrecords/test-*.tfrecord.gz
 dataflow-inpaint: MODEL = gs://$(BUCKET)/export
