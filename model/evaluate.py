@@ -23,8 +23,8 @@ tfrecords/masks.py) decides the rest, and the export must serve the same one (in
 Writes to `--output`:
 - `metrics.json`: mean metrics per method (`methods[name]` holds `hole`, `patch` (centre holes) and
   `perceptual`), for holes anywhere the same per hole kind (`by_kind[kind][name]`) and each kind's
-  image count and mean hole area (`kinds[kind]`), the published context-encoder figures beside the
-  patch figures, the settings, and the sample list for the report;
+  image count and mean hole area (`kinds[kind]`), for centre holes the published context-encoder
+  figures beside the patch figures, the settings, and the sample list for the report;
 - `per_image.jsonl`: every image's hole kind and metrics per method;
 - `samples/`: PNGs (masked input, for holes anywhere the mask, each method, truth) of the first
   crop of `--samples` distinct source photos, in turns over the hole kinds (model/eval_samples.py),
@@ -175,7 +175,7 @@ def check_layouts(model_dir: str, data_dir: str, manifest: dict[str, Any]) -> st
     if model != data:
         what = {CENTER: "the centre hole", ANYWHERE: "holes anywhere (a mask per record)"}
         raise LayoutMismatch(f"the model {model_dir} fills {what[model]} but the data {data_dir} holds {what[data]}: "
-                             f"evaluate a {data} export on it, or this export on {model} data")
+                             f"score it on data with {what[model]}, or score a model trained on data like this")
     return data
 
 
@@ -243,10 +243,11 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
         "perceptual_settings": perceptual.settings,
         "labels": labels,
         "methods": _method_means([row for rows in per_kind.values() for row in rows], labels),
-        "published": PUBLISHED,
         "samples": samples.write(output_dir),
     }
-    if layout == ANYWHERE:
+    if layout == CENTER:  # the published figures are of a centre hole
+        results["published"] = PUBLISHED
+    else:
         kinds = [kind for kind in RECORD_KINDS if kind in per_kind]
         results["kinds"] = {kind: {"count": len(per_kind[kind]),
                                    "hole_area": float(np.mean([r["hole_area"] for r in per_kind[kind]]))}

@@ -5,8 +5,10 @@
 Writes to `--output`: `report.html` and `report.md` (the same content: the metrics tables, every
 method with every metric and the best of each column in bold, the published reference, the picture
 grid, the training curves, how the model was trained), `grid.png` (eval images: masked input, each
-baseline, the model, the truth) and
-`training_curves.png` (every scalar the trainer logged to TensorBoard under `RUN/logs/`).
+baseline, the model, the truth) and `training_curves.png` (every scalar the trainer logged to
+TensorBoard under `RUN/logs/`). For an evaluation of holes anywhere (metrics.json `holes`), the
+tables are every image's and one per hole kind, without the published reference (a centre-hole
+figure), and the grid outlines each hole, shows its mask and names its kind.
 Prints where the report is and its headline numbers.
 """
 from __future__ import annotations

@@ -159,6 +159,7 @@ def test_holes_anywhere_are_scored_per_kind_for_every_method(anywhere_evaluated_
     records = _records(anywhere_records_dir, "test")
     assert results["holes"] == "anywhere" and results["split"] == "test" and results["count"] == 12
     assert list(results["kinds"]) == list(results["by_kind"]) == ["boxes", "strokes"]
+    assert "published" not in results  # the context encoder's figures are of the centre hole
     with open(os.path.join(anywhere_evaluated_dir, PER_IMAGE)) as f:
         rows = [json.loads(line) for line in f]
     assert [r["kind"] for r in rows] == [r.kind for r in records] == ["boxes"] * 6 + ["strokes"] * 6
