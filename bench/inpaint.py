@@ -2,6 +2,7 @@
 
     python -m bench.inpaint [--images 1536] [--batch-size 64] [--bottleneck 4000 --width 64]
         [--write png|tfrecord|png,tfrecord] [--runs 1:in_memory,2:in_memory,...]
+    python -m bench.inpaint --masks [--photos 64 --photo-size 1024x768 --holes 3] [...]
 
 Both sides inpaint the same records (random 128x128 crops of the embedded scikit-image photos, with
 ground truth, in gzip shards) with the real generator at the default config (untrained: speed does
@@ -10,12 +11,21 @@ after one warm-up call. "pipeline" is `python -m pipelines.inpaint` end to end (
 RunInference, the `--write` outputs, hole metrics, summary) on FnApiRunner, timed from the pipeline's start
 including worker start-up and model loads; its fixed cost is measured with a run on one batch, and
 "steady" is the throughput net of it. The device is whatever TensorFlow picks (a GPU if it sees one).
+
+With --masks, both sides fill users' holes at full resolution with the mask generator: full-size
+JPEG photos (the scikit-image photos resized) each with a PNG mask file of `--holes` boxes or
+brush strokes (pipelines/holes.py, drawn at 96-256 pixels, one per cell of a grid so they stay
+apart). "direct" times `serving_default` on batches of the photos' context windows (the same
+windows the pipeline cuts, made beforehand, `pipelines/hole_windows.py`); the pipeline is
+`pipelines.inpaint --masks` end to end (pair the files, decode the photo and mask, cut the windows,
+RunInference, paste back, full-size PNG writes). Both rates count windows per second.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import logging
+import math
 import os
 import tempfile
 import time
@@ -25,6 +35,8 @@ import numpy as np
 
 from tfrecords import Record
 
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina")  # scikit-image's
+
 
 def make_records(directory: str, count: int, shards: int) -> None:
     import tensorflow as tf
@@ -33,8 +45,7 @@ def make_records(directory: str, count: int, shards: int) -> None:
     from tfrecords.geometry import Geometry
     from tfrecords.shards import shard_name
 
-    names = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina")
-    photos = [getattr(data, name)() for name in names]
+    photos = [getattr(data, name)() for name in PHOTOS]
     rng = np.random.default_rng(0)
     writers = [tf.io.TFRecordWriter(os.path.join(directory, shard_name("eval", i, shards)), options="GZIP")
                for i in range(shards)]
@@ -70,22 +81,93 @@ def direct(model: str, directory: str, batch_size: int) -> tuple[float, int, str
     return len(masked) / (time.perf_counter() - start), len(masked), model_fn.device
 
 
-def png_levels(directory: str, levels: tuple[int, ...] = (1, 6)) -> dict[int, tuple[float, float]]:
-    """{zlib level: (ms per image, KiB per image)} of Pillow's PNG encoder on the records' crops."""
+def png_writes(images: list[np.ndarray]) -> dict[str, tuple[float, float]]:
+    """{encoder: (ms per image, KiB per image)}: pipelines/png.py's (the pipeline's) and Pillow's PNG
+    encoder at zlib levels 1 and 6, on RGB images."""
     import io
 
     from PIL import Image
 
-    originals = [record.original() for record in itertools.islice(read_records(directory), 400)]
-    results = {}
-    for level in levels:
-        size, start = 0, time.perf_counter()
-        for pixels in originals:
+    from pipelines import png
+
+    def pillow(level: int):
+        def encode(pixels: np.ndarray) -> bytes:
             encoded = io.BytesIO()
             Image.fromarray(pixels).save(encoded, format="PNG", compress_level=level)
-            size += encoded.tell()
-        results[level] = (1000 * (time.perf_counter() - start) / len(originals), size / len(originals) / 1024)
+            return encoded.getvalue()
+        return encode
+
+    results = {}
+    for name, encode in (("ISA-L", lambda pixels: png.encode(pixels, "RGB")), ("Pillow 1", pillow(1)),
+                         ("Pillow 6", pillow(6))):
+        size, start = 0, time.perf_counter()
+        for pixels in images:
+            size += len(encode(pixels))
+        results[name] = (1000 * (time.perf_counter() - start) / len(images), size / len(images) / 1024)
     return results
+
+
+def print_png_writes(images: list[np.ndarray], what: str) -> None:
+    line = ", ".join(f"{name} {ms:.2f} ms {kib:.1f} KiB" for name, (ms, kib) in png_writes(images).items())
+    print(f"PNG writes of {what}: {line}", flush=True)
+
+
+def make_masked_photos(directory: str, count: int, width: int, height: int, holes: int) -> tuple[str, str]:
+    """Writes `count` photos (photos/NAME.jpg) and their mask files (masks/NAME.png); returns both folders."""
+    from PIL import Image
+    from skimage import data
+
+    from pipelines import holes as generated
+    from tfrecords import masks
+    from tfrecords.geometry import Geometry
+
+    photos = [Image.fromarray(getattr(data, name)()).convert("RGB").resize((width, height)) for name in PHOTOS]
+    folders = os.path.join(directory, "photos"), os.path.join(directory, "masks")
+    for folder in folders:
+        os.makedirs(folder)
+    columns = math.ceil(math.sqrt(holes))
+    rows = math.ceil(holes / columns)
+    cell_h, cell_w = height // rows, width // columns
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        photo.save(os.path.join(folders[0], f"photo{i:04d}.jpg"), quality=95)
+        mask = np.zeros((height, width), np.uint8)
+        for h in range(holes):
+            side = int(rng.choice(range(96, min(257, cell_h, cell_w) + 1, 32)))
+            kind = (masks.BOXES, masks.STROKES)[h % 2]
+            hole, _ = generated.generate(kind, f"bench{i}-{h}", Geometry(image_size=side))
+            top = (h // columns) * cell_h + int(rng.integers(0, cell_h - side + 1))
+            left = (h % columns) * cell_w + int(rng.integers(0, cell_w - side + 1))
+            mask[top:top + side, left:left + side] = hole
+        Image.fromarray(mask).save(os.path.join(folders[1], f"photo{i:04d}.png"))
+    return folders
+
+
+def direct_windows(model: str, photos: str, masks_dir: str, batch_size: int) -> tuple[float, int, str]:
+    """Windows/s of the loaded mask model on the photos' context windows, batch by batch."""
+    from model.export import load_geometry
+    from pipelines import full_resolution, hole_windows, mask_files
+    from pipelines.model_handler import MaskInpainterModelHandler
+
+    model_fn = MaskInpainterModelHandler(model, batch_size).load_model()
+    geometry = load_geometry(model)
+    stacks = []
+    for name in sorted(os.listdir(photos)):
+        with open(os.path.join(photos, name), "rb") as f:
+            photo = full_resolution.open_upright(f.read())
+        with open(os.path.join(masks_dir, os.path.splitext(name)[0] + ".png"), "rb") as f:
+            mask = mask_files.read_mask(f.read(), photo.width, photo.height)
+        windows = hole_windows.plan(mask, geometry.image_size)
+        stacks.append(hole_windows.model_inputs(photo, mask, windows, geometry.image_size, geometry.fill_rgb))
+    images = np.concatenate([images for images, _ in stacks])
+    masks = np.concatenate([masks for _, masks in stacks])
+    batches = [(images[i:i + batch_size], masks[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+    model_fn(*batches[0])  # warm-up: the first call initialises the kernels
+    start = time.perf_counter()
+    for batch in batches:
+        model_fn(*batch)
+    return len(images) / (time.perf_counter() - start), len(images), model_fn.device
 
 
 def pipeline(model: str, pattern: str, output: str, batch_size: int, beam_args: list[str]) -> tuple[float, dict]:
@@ -97,6 +179,55 @@ def pipeline(model: str, pattern: str, output: str, batch_size: int, beam_args: 
     return time.perf_counter() - start, summary
 
 
+def compare(model: str, small: tuple[str, list[str]], large: tuple[str, list[str]], count: int, rate: float,
+            unit: str, args: argparse.Namespace, tmp: str) -> None:
+    """Prints each --runs configuration's pipeline rate on `large` (input, extra arguments) against
+    the direct `rate`; its fixed cost is a run on `small` (about one batch), and "steady" is the rate
+    net of it. `count` is how many model inputs (images or windows) `large` holds."""
+    for workers, mode in (run.split(":") for run in args.runs.split(",")):
+        beam_args = ["--write", args.write, "--runner", "FnApiRunner", "--direct_num_workers", str(workers),
+                     "--direct_running_mode", mode]
+        fixed, once = pipeline(model, small[0], os.path.join(tmp, f"s{workers}{mode}"), args.batch_size,
+                               small[1] + beam_args)
+        seconds, summary = pipeline(model, large[0], os.path.join(tmp, f"o{workers}{mode}"), args.batch_size,
+                                    large[1] + beam_args)
+        assert summary["windows_inpainted"] == count and summary["rejects"] == 0, summary
+        end_to_end = count / seconds
+        steady = (count - once["windows_inpainted"]) / (seconds - fixed) if seconds > fixed else None
+        net = (f"steady {steady:.1f} {unit}/s, ratio {steady / rate:.2f}" if steady
+               else "no steady rate: the run took no longer than the fixed cost")
+        print(f"pipeline: {end_to_end:8.1f} {unit}/s end to end ({workers} {mode} worker(s), {seconds:.1f}s), "
+              f"ratio {end_to_end / rate:.2f}; fixed cost {fixed:.1f}s, {net}", flush=True)
+
+
+def bench_masks(args: argparse.Namespace, tmp: str) -> None:
+    import keras
+
+    from model.export import export_saved_model
+    from model.networks import build_mask_generator
+    from tfrecords.geometry import Geometry
+
+    model = os.path.join(tmp, "export")
+    keras.utils.set_random_seed(0)
+    generator = build_mask_generator(Geometry(), bottleneck=args.bottleneck, width=args.width)
+    export_saved_model(generator, Geometry(), model, {"note": "untrained, for the benchmark"})
+    width, height = (int(v) for v in args.photo_size.split("x"))
+    photos, masks = make_masked_photos(os.path.join(tmp, "large"), args.photos, width, height, args.holes)
+    small = make_masked_photos(os.path.join(tmp, "small"), math.ceil(args.batch_size / args.holes), width, height,
+                               args.holes)
+    from PIL import Image
+
+    print_png_writes([np.asarray(Image.open(os.path.join(photos, name)))
+                      for name in sorted(os.listdir(photos))[:12]], f"{width}x{height} photos")
+    rate, count, device = direct_windows(model, photos, masks, args.batch_size)
+    print(f"mask generator: bottleneck {args.bottleneck}, width {args.width}, {generator.count_params():,} "
+          f"parameters; batch {args.batch_size}; {args.photos} photos of {width}x{height} with {args.holes} holes, "
+          f"{count} windows; device {device}", flush=True)
+    print(f"direct:   {rate:8.1f} windows/s (serving_default on in-memory batches of the windows)", flush=True)
+    compare(model, (small[0], ["--masks", small[1]]), (photos, ["--masks", masks]), count, rate, "windows", args,
+            tmp)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1536)
@@ -106,8 +237,17 @@ def main() -> None:
     parser.add_argument("--write", default="png", help="the pipeline's --write: png, tfrecord or both")
     parser.add_argument("--runs", default="1:in_memory,2:in_memory,2:multi_threading,2:multi_processing",
                         help="FnApiRunner WORKERS:MODE pairs to measure, comma-separated")
+    parser.add_argument("--masks", action="store_true",
+                        help="users' masks on full-size photos with the mask generator, instead of records")
+    parser.add_argument("--photos", type=int, default=64, help="with --masks: how many photos")
+    parser.add_argument("--photo-size", default="1024x768", help="with --masks: WIDTHxHEIGHT of the photos")
+    parser.add_argument("--holes", type=int, default=3, help="with --masks: holes per photo")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.masks:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_masks(args, tmp)
+        return
 
     import keras
 
@@ -126,28 +266,13 @@ def main() -> None:
         make_records(records, args.images, shards=4)
         make_records(small, args.batch_size, shards=1)
 
-        levels = png_levels(records)
-        (fast_ms, fast_kib), (default_ms, default_kib) = levels[1], levels[6]
-        print(f"PNG writes of 128x128 outputs: level 1 {fast_ms:.2f} ms, {fast_kib:.1f} KiB; Pillow's default 6 "
-              f"{default_ms:.2f} ms, {default_kib:.1f} KiB -> level 1 is {default_ms / fast_ms:.1f}x faster, "
-              f"{100 * (fast_kib / default_kib - 1):+.0f}% size", flush=True)
+        print_png_writes([r.original() for r in itertools.islice(read_records(records), 400)], "128x128 outputs")
         rate, count, device = direct(model, records, args.batch_size)
         print(f"generator: bottleneck {args.bottleneck}, width {args.width}, {generator.count_params():,} "
               f"parameters; batch {args.batch_size}; {count} images; device {device}", flush=True)
         print(f"direct:   {rate:8.1f} images/s (serving_default on in-memory batches)", flush=True)
-        for workers, mode in (run.split(":") for run in args.runs.split(",")):
-            beam_args = ["--write", args.write, "--runner", "FnApiRunner", "--direct_num_workers", str(workers),
-                         "--direct_running_mode", mode]
-            fixed, _ = pipeline(model, os.path.join(small, "*.tfrecord.gz"), os.path.join(tmp, f"s{workers}{mode}"),
-                                args.batch_size, beam_args)
-            seconds, summary = pipeline(model, os.path.join(records, "*.tfrecord.gz"), os.path.join(tmp, f"o{workers}{mode}"),
-                                        args.batch_size, beam_args)
-            assert summary["inpainted"] == count, summary
-            end_to_end = count / seconds
-            steady = (count - args.batch_size) / max(seconds - fixed, 1e-9)
-            print(f"pipeline: {end_to_end:8.1f} images/s end to end ({workers} {mode} worker(s), {seconds:.1f}s), "
-                  f"ratio {end_to_end / rate:.2f}; fixed cost {fixed:.1f}s, steady {steady:.1f} images/s, "
-                  f"ratio {steady / rate:.2f}", flush=True)
+        compare(model, (os.path.join(small, "*.tfrecord.gz"), []), (os.path.join(records, "*.tfrecord.gz"), []),
+                count, rate, "images", args, tmp)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ from PIL import Image
 
 from model.export import export_hole_layout, load_geometry
 from model.metrics import NAMES as METRIC_NAMES, inpainting_metrics, masked_metrics
-from pipelines import full_resolution, hole_windows, images, mask_files, model_handler
+from pipelines import full_resolution, hole_windows, images, mask_files, model_handler, png
 from pipelines.model_handler import OUTPUTS, KeyedInpainterModelHandler
 from pipelines.options import pipeline_options
 from pipelines.preprocess import file_pattern
@@ -92,9 +92,10 @@ _REJECT, _RECORDS, _METRICS = "reject", "records", "metrics"
 METRIC_REGIONS = ("hole", "patch")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # What Pillow saves losslessly or well enough to keep the photo's own format with --image-format input.
-# PNG at zlib level 1: 2.5x faster than Pillow's default 6 for files 9% larger (bench/RESULTS.md).
-_SAVE_OPTIONS = {"PNG": {"compress_level": 1}, "JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True},
-                 "BMP": {}, "TIFF": {"compression": "tiff_lzw"}}
+# PNG is written by pipelines/png.py (ISA-L deflate: 9x faster than Pillow's zlib level 1 on a full-size
+# photo); the options here are Pillow's.
+_SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}, "BMP": {},
+                 "TIFF": {"compression": "tiff_lzw"}}
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
 
 
@@ -429,10 +430,14 @@ class WriteOutputs(beam.DoFn):
         if fmt == "JPEG" and image.mode in ("LA", "RGBA"):
             fmt = "PNG"  # JPEG holds no alpha
         path = FileSystems.join(s.output, IMAGES_DIR, output_name(item.source, _EXTENSIONS[fmt], crop))
-        encoded = io.BytesIO()
-        image.save(encoded, format=fmt, **_SAVE_OPTIONS[fmt], **info)
+        if fmt == "PNG":
+            data = png.encode(np.asarray(image), image.mode, info.get("icc_profile"))
+        else:
+            encoded = io.BytesIO()
+            image.save(encoded, format=fmt, **_SAVE_OPTIONS[fmt], **info)
+            data = encoded.getvalue()
         with FileSystems.create(path, mime_type=Image.MIME.get(fmt, "application/octet-stream")) as f:
-            f.write(encoded.getvalue())
+            f.write(data)
         return path
 
     def _records(self, item: Item, inpainted: np.ndarray) -> list[bytes]:
