@@ -52,18 +52,22 @@ import numpy as np
 import tensorflow as tf
 
 from model.baselines import DEFAULT_RADIUS, LABELS as BASELINE_LABELS, run_baselines
+from model.data_checks import DataMismatch, check_geometry, check_schema
 from model.eval_samples import Sample, SampleChooser
-from model.export import export_hole_layout, load_inpainter, read_metadata
+from model.export import export_hole_layout, load_geometry, load_inpainter, read_metadata, require_export
 from model.losses import feature_distances
 from model.lpips import PACKAGE as LPIPS_PACKAGE, Lpips
 from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
 from model.vgg import build_vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
+from pipelines.paths import check_filesystem, make_output
+from pipelines.usage import CommandParser, UsageError
 from tfrecords.geometry import Box, Geometry, unmask
 from tfrecords.masks import HOLE, LAYOUTS, RECORD_KINDS, centre_mask, hole_area
 from tfrecords.schema import parse_examples
 from tfrecords.shards import hole_layout, read_manifest, split_files
 
+COMMAND = "model.evaluate"
 METRICS = "metrics.json"
 PERCEPTUAL = ("lpips", "vgg_feature")
 PER_IMAGE = "per_image.jsonl"
@@ -179,6 +183,39 @@ def check_layouts(model_dir: str, data_dir: str, manifest: dict[str, Any]) -> st
     return data
 
 
+def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """`methods`, or ValueError for a name that is no method."""
+    unknown = sorted(set(methods) - set(LABELS))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}: choose from {', '.join(LABELS)}")
+    return methods
+
+
+def checked_split(model_dir: str, data_dir: str, split: str | None) -> str:
+    """The split the command scores, once the checks that come before anything is written pass (each
+    failure a one-line SystemExit): the model is an export, the data's schema, geometry and hole
+    layout are the model's, the split has shards."""
+    require_export(COMMAND, "--model", model_dir)
+    check_filesystem(COMMAND, data_dir)
+    manifest = data_manifest(data_dir)
+    split = split or held_out_split(manifest)
+    try:
+        check_schema(manifest, data_dir)
+        if "geometry" in manifest:
+            check_geometry(Geometry.from_dict(manifest["geometry"]), data_dir, load_geometry(model_dir),
+                           f"the model {model_dir}", "score it on records preprocessed at the model's geometry "
+                           "(preprocess --image-size, --patch-size, --overlap)")
+        check_layouts(model_dir, data_dir, manifest)
+    except (DataMismatch, LayoutMismatch) as e:
+        raise SystemExit(f"{COMMAND}: {e}") from None
+    try:
+        split_files(data_dir, split)
+    except FileNotFoundError as e:
+        raise UsageError(COMMAND, str(e), "give --data the folder the preprocess stage wrote (make preprocess), "
+                                          "or another --split") from None
+    return split
+
+
 def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None = None,
              max_images: int | None = None, batch_size: int = 32, num_samples: int = 8,
              radius: int = DEFAULT_RADIUS, vgg_weights: str = "imagenet",
@@ -188,9 +225,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
     manifest = data_manifest(data_dir)
     split = split or held_out_split(manifest)
     labels = {name: label for name, label in LABELS.items() if methods is None or name in methods}
-    unknown = sorted(set(methods or ()) - set(LABELS))
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}: choose from {', '.join(LABELS)}")
+    check_methods(methods or ())
     baselines = tuple(name for name in labels if name in BASELINE_LABELS)
     inpainter, geometry = load_inpainter(model_dir)
     layout = check_layouts(model_dir, data_dir, manifest)
@@ -314,15 +349,22 @@ def _method_lines(methods: dict[str, Any], labels: dict[str, str]) -> list[str]:
     return lines
 
 
+def _methods(text: str) -> tuple[str, ...]:
+    try:
+        return check_methods(tuple(text.split(",")))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def run(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = CommandParser(COMMAND, prog="python -m model.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="the exported SavedModel directory")
     parser.add_argument("--data", required=True, help="directory of preprocessed TFRecord shards")
     parser.add_argument("--output", required=True, help="directory for metrics.json and samples")
     parser.add_argument("--split", default=None,
                         help="which shards to score (default: test, the photos neither training nor checkpoint "
                              "selection saw, where the data has a test split; else eval)")
-    parser.add_argument("--methods", default=None,
+    parser.add_argument("--methods", type=_methods, default=None,
                         help=f"comma-separated subset of {','.join(LABELS)} (default: all)")
     parser.add_argument("--max-images", type=int, default=None, help="score only the first N records")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -331,12 +373,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--vgg-weights", default="imagenet",
                         help="VGG16 weights of the feature distance: imagenet | PATH, as model.train takes")
     args = parser.parse_args(argv)
-    try:
-        results = evaluate(args.model, args.data, args.output, args.split, args.max_images, args.batch_size,
-                           args.samples, args.radius, args.vgg_weights,
-                           tuple(args.methods.split(",")) if args.methods else None)
-    except LayoutMismatch as e:
-        raise SystemExit(f"model.evaluate: {e}") from None
+    split = checked_split(args.model, args.data, args.split)
+    make_output(COMMAND, args.output)
+    results = evaluate(args.model, args.data, args.output, split, args.max_images, args.batch_size,
+                       args.samples, args.radius, args.vgg_weights, args.methods)
     print("\n".join(summary_lines(results)))
     return results
 

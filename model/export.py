@@ -15,7 +15,6 @@ Signatures of the mask generator's export ("holes": "anywhere"):
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -29,10 +28,13 @@ from apache_beam.io.filesystems import FileSystems
 from model import config as layout
 from model.config import TrainConfig
 from model.networks import build_generator, build_mask_generator
+from pipelines.paths import check_filesystem
+from pipelines.usage import CommandParser, UsageError
 from tfrecords.geometry import Geometry
 from tfrecords.schema import parse_examples
 
 METADATA = "inpainting.json"
+COMMAND = "model.export"
 # How the periodic evaluation picks the checkpoint to export (model/train.py).
 SELECTION_METRIC = "eval-split hole PSNR"
 SELECTION_REASON = ("held-out quality peaks early and then falls while the training loss keeps falling; "
@@ -166,6 +168,15 @@ def export_hole_layout(path: str) -> str:
     return read_metadata(path).get("holes", "center")
 
 
+def require_export(command: str, flag: str, path: str) -> None:
+    """UsageError unless `path` is an export of this project: a SavedModel and its METADATA."""
+    check_filesystem(command, path)
+    missing = [name for name in ("saved_model.pb", METADATA) if not FileSystems.exists(FileSystems.join(path, name))]
+    if missing:
+        raise UsageError(command, f"{flag} {path} is not an export (no {' or '.join(missing)} in it)",
+                         "give the folder model.export wrote, e.g. runs/default/export (make train, make export)")
+
+
 def load_inpainter(path: str):
     """Loads the export in this process: returns (serving_default function, geometry).
 
@@ -189,7 +200,8 @@ def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
     def read_json(name: str) -> dict[str, Any]:
         path = os.path.join(model_dir, name)
         if not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"no {name} in {model_dir}: not a training run directory (make train)")
+            raise FileNotFoundError(f"no {name} in {model_dir}: not a training run directory; give the --model-dir "
+                                    "model.train wrote (make train)")
         with tf.io.gfile.GFile(path) as f:
             return json.loads(f.read())
 
@@ -200,7 +212,7 @@ def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
     geometry = Geometry.from_dict(run["geometry"])
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, layout.CHECKPOINTS))
     if latest is None:
-        raise FileNotFoundError(f"no checkpoint in {model_dir}/{layout.CHECKPOINTS}: train first")
+        raise FileNotFoundError(f"no checkpoint in {model_dir}/{layout.CHECKPOINTS}; train first (make train)")
     best = tf.train.latest_checkpoint(os.path.join(model_dir, layout.BEST_CHECKPOINT))
     chosen = best if checkpoint == "best" and best else latest
     # float32 whatever the training policy: the export must run on CPUs as well as GPUs.
@@ -238,8 +250,8 @@ def selection_summary(model_dir: str, step: int, selected: bool) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.export",
-                                     description="Exports a training run's best (or latest) checkpoint as a SavedModel.")
+    parser = CommandParser(COMMAND, prog="python -m model.export",
+                           description="Exports a training run's best (or latest) checkpoint as a SavedModel.")
     parser.add_argument("--model-dir", required=True, help="the training run directory")
     parser.add_argument("--output", required=True, help="where to write the SavedModel (local or gs://)")
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best",
@@ -250,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = export_run(args.model_dir, args.output, args.checkpoint)
     except FileNotFoundError as e:
-        logging.error("%s", e)
+        print(f"{COMMAND}: {e}", file=sys.stderr)
         return 1
     logging.info("exported %s (step %s) to %s", args.model_dir, read_metadata(path)["step"], path)
     return 0

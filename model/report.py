@@ -13,7 +13,6 @@ Prints where the report is and its headline numbers.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import glob
@@ -35,7 +34,10 @@ from PIL import Image  # noqa: E402
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 
 from model.evaluate import ANYWHERE, METRICS, summary_lines  # noqa: E402
+from pipelines.paths import make_output  # noqa: E402
+from pipelines.usage import CommandParser, UsageError  # noqa: E402
 
+COMMAND = "model.report"
 GRID = "grid.png"
 CURVES = "training_curves.png"
 # A record's hole kind (tfrecords/masks.py RECORD_KINDS) as the report names it.
@@ -439,11 +441,18 @@ img {{ max-width: 100%; }}
 
 
 def run(argv: list[str] | None = None) -> dict[str, str]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = CommandParser(COMMAND, prog="python -m model.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="the training run directory (TensorBoard logs in RUN/logs)")
     parser.add_argument("--eval", required=True, help="the directory model.evaluate wrote")
     parser.add_argument("--output", required=True, help="where to write the report")
     args = parser.parse_args(argv)
+    if not os.path.isfile(os.path.join(args.eval, METRICS)):
+        raise UsageError(COMMAND, f"no {METRICS} in --eval {args.eval}",
+                         "give the folder model.evaluate wrote (make evaluate)")
+    if not os.path.isdir(args.run):
+        raise UsageError(COMMAND, f"--run {args.run} is not a folder", "give the run directory model.train wrote "
+                                                                       "(make train)")
+    make_output(COMMAND, args.output)
     paths = build_report(args.run, args.eval, args.output)
     with open(os.path.join(args.eval, METRICS)) as f:
         results = json.load(f)

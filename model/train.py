@@ -36,6 +36,7 @@ from model import config as layout
 from model import losses
 from model.config import ARCHITECTURE_FIELDS, PAPER_RECIPE, RECIPES, TrainConfig
 from model.cpu import cpu_has_amx_bfloat16
+from model.data_checks import check_geometry, check_schema
 from model.data import eval_dataset, geometry_from_manifest, layout_from_manifest, originals, train_dataset
 from model.export import (SELECTION_METRIC, export_run, inpaint, inpaint_anywhere, mask_model_input, read_metadata,
                           to_unit_range)
@@ -43,8 +44,11 @@ from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
 from model.networks import build_discriminator, build_generator, build_mask_generator
 from model.vgg import build_vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
+from pipelines.usage import CommandParser
+from tfrecords import shards
 from tfrecords.geometry import Geometry
 
+COMMAND = "model.train"
 GRID_IMAGES = 4
 
 
@@ -148,13 +152,17 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, data_dir: str, model_dir: str):
         self.config, self.data_dir, self.model_dir = config, data_dir, model_dir
+        check_schema(shards.read_manifest(data_dir), data_dir)
         self.geometry: Geometry = geometry_from_manifest(data_dir)
         self.holes = layout_from_manifest(data_dir)  # "center" | "anywhere"
         run_file = os.path.join(model_dir, layout.RUN_FILE)
-        trained_on = _read_json(run_file).get("holes", "center") if tf.io.gfile.exists(run_file) else self.holes
-        if trained_on != self.holes:
-            raise ValueError(f"{model_dir} was trained on holes {trained_on!r} but {data_dir} has holes "
-                             f"{self.holes!r}: use a new --model-dir for this data")
+        trained = _read_json(run_file) if tf.io.gfile.exists(run_file) else {"holes": self.holes}
+        if trained.get("holes", "center") != self.holes:
+            raise ValueError(f"{model_dir} was trained on holes {trained.get('holes', 'center')!r} but {data_dir} "
+                             f"has holes {self.holes!r}: use a new --model-dir for this data")
+        if "geometry" in trained:
+            check_geometry(self.geometry, data_dir, Geometry.from_dict(trained["geometry"]), f"the run {model_dir}",
+                           "use a new --model-dir for this data")
         self.vgg_weights = load_vgg_weights(config.vgg_weights)  # fails here, before any work
         self.hardware = choose_hardware(config)
         self.strategy = self.hardware.strategy
@@ -502,7 +510,7 @@ HELP = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
+    parser = CommandParser(COMMAND, prog="python -m model.train", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="directory of the preprocess stage (shards + manifest)")
     parser.add_argument("--model-dir", required=True, help="run directory (checkpoints, logs, export)")
     parser.add_argument("--recipe", choices=RECIPES, default="measured",
@@ -551,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(args.model_dir, overrides_from_args(args))
         summary = Trainer(config, args.data, args.model_dir).run()
     except (VggWeightsError, NonFiniteLossError, ValueError, FileNotFoundError) as e:
-        logging.error("%s", e)
+        print(f"{COMMAND}: {e}", file=sys.stderr)
         return 1
     if not summary["already_finished"]:
         logging.info("done: step %d%s", summary["step"],

@@ -58,17 +58,21 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import RunInference
 from PIL import Image
 
-from model.export import export_hole_layout, load_geometry
+from model.export import export_hole_layout, load_geometry, require_export
 from model.metrics import NAMES as METRIC_NAMES, inpainting_metrics, masked_metrics
 from pipelines import full_resolution, hole_windows, images, mask_files, model_handler, png
 from pipelines.model_handler import OUTPUTS, KeyedInpainterModelHandler
-from pipelines.options import pipeline_options
+from pipelines.options import check_options, command_logging, pipeline_options, runs_in_this_process
+from pipelines.paths import check_filesystem, check_outside, is_image_name, make_output, matched_files
 from pipelines.preprocess import file_pattern
-from tfrecords import Record, masks
+from pipelines.progress import Progress
+from pipelines.usage import CommandParser, UsageError, option_strings
+from tfrecords import Record, masks, shards
 from tfrecords.geometry import Geometry
 from tfrecords.writer import compress_record
 
 NAMESPACE = "inpaint"
+COMMAND = "inpaint"
 INPUT_FORMATS = ("tfrecord", "images")
 WRITES = ("png", "tfrecord")
 ENGINES = ("keyed", "tfx-bsl")
@@ -373,8 +377,9 @@ class InpaintWithTfxBsl(beam.PTransform):
 class WriteOutputs(beam.DoFn):
     """(item, model outputs) -> written image (and the record, the metrics as tagged outputs)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, progress: Progress = Progress(COMMAND, "inputs", enabled=False)) -> None:
         self._settings = settings
+        self._progress = progress
         self._inpainted = Metrics.counter(NAMESPACE, "inpainted")
         self._done = 0
 
@@ -391,6 +396,7 @@ class WriteOutputs(beam.DoFn):
             yield beam.pvalue.TaggedOutput(_REJECT, reject(item.source, item.id, "write", WRITE_FAILED, repr(e)))
             return
         self._inpainted.inc()
+        self._progress.tick()
         self._done += 1
         if self._done % 1000 == 0:
             logging.info("This worker has inpainted %d inputs", self._done)
@@ -491,8 +497,10 @@ class MeanMetrics(beam.CombineFn):
         return out
 
 
-def build(pipeline: beam.Pipeline, settings: Settings) -> None:
-    """Adds the inpaint stages to `pipeline`."""
+def build(pipeline: beam.Pipeline, settings: Settings,
+          progress: Progress = Progress(COMMAND, "inputs", enabled=False)) -> None:
+    """Adds the inpaint stages to `pipeline`; `progress` ticks once per input written or rejected
+    (a mask without a photo is no input of its own there: the count is of photos or records)."""
     s = settings
     if s.masks:
         items, read_rejects = pipeline | "ReadAndValidate" >> ReadPhotosWithTheirMasks(s.input, s.masks, s.geometry)
@@ -507,7 +515,7 @@ def build(pipeline: beam.Pipeline, settings: Settings) -> None:
     engine = (InpaintWithKeyedHandler(s.model, s.batch_size, s.layout) if s.engine == "keyed"
               else InpaintWithTfxBsl(s.model, s.batch_size, s.geometry, s.layout))
     outputs, failed = items | "Inpaint" >> engine
-    written = outputs | "WriteOutputs" >> beam.ParDo(WriteOutputs(s)).with_outputs(
+    written = outputs | "WriteOutputs" >> beam.ParDo(WriteOutputs(s, progress)).with_outputs(
         _REJECT, _RECORDS, _METRICS, main="done")
 
     if "tfrecord" in s.writes:
@@ -520,7 +528,7 @@ def build(pipeline: beam.Pipeline, settings: Settings) -> None:
          | "WriteMetrics" >> _WriteJsonLines(s.output, METRICS))
     rejects = (read_rejects, failed, written[_REJECT]) | "AllRejects" >> beam.Flatten()
     _ = (rejects
-         | "CountRejects" >> beam.Map(_count_reject)
+         | "CountRejects" >> beam.Map(_count_reject, progress)
          | "WriteRejects" >> _WriteJsonLines(s.output, REJECTS))
 
     def count(pcoll: beam.PCollection, name: str) -> beam.pvalue.AsSingleton:
@@ -589,7 +597,7 @@ class ListFiles(beam.PTransform):
         return (begin
                 | "Match" >> fileio.MatchFiles(pattern, self._empty)
                 | "Paths" >> beam.Map(lambda metadata: metadata.path)
-                | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or _is_image_name(path)))
+                | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or is_image_name(path)))
 
 
 class ReadPhotosWithTheirMasks(beam.PTransform):
@@ -655,8 +663,10 @@ def _remove_empty_temp_folders(output: str) -> None:
             os.rmdir(folder)
 
 
-def _count_reject(row: dict[str, str]) -> str:
+def _count_reject(row: dict[str, str], progress: Progress) -> str:
     Metrics.counter(NAMESPACE, "rejects").inc()
+    if row["reason"] != mask_files.MASK_WITHOUT_PHOTO:
+        progress.tick()
     return json.dumps(row, sort_keys=True)
 
 
@@ -680,18 +690,17 @@ def _filled(model_input: np.ndarray, geometry: Geometry) -> np.ndarray:
     return masked
 
 
-def _is_image_name(path: str) -> bool:
-    name = posixpath.basename(path)
-    return not name.startswith(".") and posixpath.splitext(name)[1].lower() in Image.registered_extensions()
-
-
 def input_format_of(pattern: str) -> str:
     return "tfrecord" if ".tfrecord" in pattern.lower() else "images"
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.inpaint", description=__doc__.split("\n\n")[0],
+    return _parser().parse_known_args(argv)
+
+
+def _parser() -> CommandParser:
+    parser = CommandParser(
+        COMMAND, prog="python -m pipelines.inpaint", description=__doc__.split("\n\n")[0],
         epilog="Any other argument is a Beam pipeline option (--runner, --project, --temp_location, ...).")
     parser.add_argument("--model", required=True, help="the exported SavedModel directory (local or gs://)")
     parser.add_argument("--input", required=True,
@@ -709,41 +718,82 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
                         help="Beam's RunInference with this project's handler, or tfx-bsl's on tf.Examples")
     parser.add_argument("--image-format", choices=IMAGE_FORMATS, default="png",
                         help="png (lossless: pixels outside the hole stay exact), or the photo's own format")
-    return parser.parse_known_args(argv)
+    return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     writes = tuple(w.strip() for w in args.write.split(",") if w.strip())
     if not writes or set(writes) - set(WRITES):
-        raise SystemExit(f"--write {args.write!r}: choose among {','.join(WRITES)}")
+        raise UsageError(COMMAND, f"--write {args.write!r} names no output or an unknown one",
+                         f"choose among {','.join(WRITES)}")
     if args.batch_size < 1:
-        raise SystemExit(f"--batch-size must be >= 1, got {args.batch_size}")
-    if not FileSystems.exists(FileSystems.join(args.model, "saved_model.pb")):
-        raise SystemExit(f"no SavedModel at {args.model}: train and export first (make train)")
+        raise UsageError(COMMAND, f"--batch-size {args.batch_size} is below 1", "give 1 or more")
+    require_export(COMMAND, "--model", args.model)
     input_format = args.input_format or input_format_of(args.input)
     layout = export_hole_layout(args.model)
     if args.masks and layout != "anywhere":
-        raise SystemExit(f"--masks needs a mask model's export (inpainting.json \"holes\": \"anywhere\"); "
-                         f"{args.model} fills the centre hole only")
+        raise UsageError(COMMAND, f"{args.model} fills the centre hole only",
+                         "--masks needs a mask model's export (inpainting.json \"holes\": \"anywhere\")")
     if args.masks and input_format != "images":
-        raise SystemExit("--masks is for photos: records carry their own masks")
+        raise UsageError(COMMAND, "--masks is for photos", "drop it: records carry their own masks")
     if layout == "anywhere" and input_format == "images" and not args.masks:
-        raise SystemExit(f"{args.model} is a mask model: give the photos' masks with --masks DIR")
+        raise UsageError(COMMAND, f"{args.model} is a mask model", "give the photos' masks with --masks DIR")
     if args.masks and args.engine != "keyed":
-        raise SystemExit("--masks runs on the keyed engine only: tfx-bsl takes one record per photo")
+        raise UsageError(COMMAND, "--masks runs on the keyed engine only",
+                         "drop --engine tfx-bsl: it takes one record per photo")
     return Settings(model=args.model, input=args.input, output=args.output, geometry=load_geometry(args.model),
                     input_format=input_format, writes=writes, batch_size=args.batch_size, engine=args.engine,
                     image_format=args.image_format, layout=layout, masks=args.masks)
 
 
+def checked_inputs(settings: Settings) -> list[str]:
+    """The files the input matches (`UsageError` for none), with the output checked to lie outside
+    the input and mask folders."""
+    pattern, images_only = file_pattern(settings.input)
+    inputs = matched_files(COMMAND, "--input", settings.input, pattern, images_only)
+    check_outside(COMMAND, settings.output, "--input", mask_files.match_root(pattern))
+    if settings.masks:
+        check_filesystem(COMMAND, settings.masks)
+        check_outside(COMMAND, settings.output, "--masks", mask_files.match_root(file_pattern(settings.masks)[0]))
+    return inputs
+
+
+def run_progress(settings: Settings, inputs: list[str], runs_here: bool) -> Progress:
+    """The run's progress: of the photos matched, or of the records the manifest beside the shards lists."""
+    if settings.input_format == "tfrecord":
+        return Progress(COMMAND, "records", manifest_records(inputs), runs_here)
+    return Progress(COMMAND, "photos", len(inputs), runs_here)
+
+
+def manifest_records(shard_paths: list[str]) -> int | None:
+    """The records in these shards, from the manifest.json beside them; None where there is none or
+    it does not list every one of them."""
+    folders = {posixpath.dirname(path) for path in shard_paths}
+    if len(folders) != 1:
+        return None
+    try:
+        manifest = shards.read_manifest(folders.pop())
+    except FileNotFoundError:
+        return None
+    per_shard = {name: count for split in manifest.get("splits", {}).values()
+                 for name, count in zip(split.get("shards", []), split.get("records_per_shard", []))}
+    names = [posixpath.basename(path) for path in shard_paths]
+    return sum(per_shard[name] for name in names) if all(name in per_shard for name in names) else None
+
+
 def run(argv: list[str] | None = None) -> dict[str, Any]:
-    args, beam_args = parse_args(argv)
+    parser = _parser()
+    args, beam_args = parser.parse_known_args(argv)
     settings = settings_from(args)
-    if not FileSystems.exists(settings.output):
-        FileSystems.mkdirs(settings.output)
+    inputs = checked_inputs(settings)
+    check_options(beam_args, option_strings(parser), COMMAND)
+    make_output(COMMAND, settings.output)
+    options = pipeline_options(beam_args)
+    progress = run_progress(settings, inputs, runs_in_this_process(options))
+    progress.start()
     start = time.perf_counter()
-    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
-    build(pipeline, settings)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, settings, progress)
     result = pipeline.run()
     result.wait_until_finish()
     _remove_empty_temp_folders(settings.output)
@@ -764,7 +814,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    command_logging()
     # Run the importable module, not __main__: Items cross Beam's coders by pickle, which must find
     # their class as pipelines.inpaint.Item in the worker processes.
     from pipelines import inpaint

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from pipelines.usage import UsageError
+
 # Beam's DirectRunner first tries the Prism runner, which it downloads; the FnApiRunner runs
 # in-process and offline. Locally it runs each stage's bundles on one worker per core, as threads
 # of this process that call the DoFns directly ("in_memory"): the heavy calls (Pillow, ISA-L,
@@ -19,28 +21,15 @@ LOCAL_MODE = "in_memory"
 _FN_RUNNER_LOGGER = "apache_beam.runners.portability.fn_api_runner.fn_runner"
 
 
-class UnknownOptionError(SystemExit):
+class UnknownOptionError(UsageError):
     """An argument that neither the command nor Beam knows: a typo must not silently run the job with
-    a default (Beam alone only warns, "Discarding unparseable args"). A SystemExit, as argparse's
-    errors are: the command ends with the one-line message and status 1, no traceback."""
+    a default (Beam alone only warns, "Discarding unparseable args")."""
 
 
-def pipeline_options(beam_args: list[str], command_options: Iterable[str] = ()) -> PipelineOptions:
-    """Beam options from the arguments the pipeline did not claim, with an offline local default.
-
-    Raises UnknownOptionError for an option that Beam does not know either, suggesting the closest of
-    the command's own `command_options` (e.g. "--crops-per-image") and Beam's.
-    """
-    options = PipelineOptions(beam_args)
-    unknown = unknown_options(options)
-    if unknown:
-        name = f"--{unknown[0].replace('_', '-')}"
-        spelled = next((a.split("=", 1)[0] for a in beam_args if a.split("=", 1)[0].lstrip("-").replace("-", "_")
-                        == unknown[0]), name)
-        close = difflib.get_close_matches(spelled, list(command_options) + _beam_option_names(), n=1, cutoff=0.75)
-        raise UnknownOptionError(f"unknown option {spelled}: neither this command nor Beam knows it"
-                                 + (f" (did you mean {close[0]}?)" if close else "")
-                                 + "; see --help")
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam options from the arguments the pipeline did not claim, with an offline local default;
+    UnknownOptionError as `check_options` raises it (a command calls that first, with its own options)."""
+    options = check_options(beam_args)
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
         standard.runner = LOCAL_RUNNER
@@ -55,6 +44,39 @@ def pipeline_options(beam_args: list[str], command_options: Iterable[str] = ()) 
         logging.info("Running locally on %s with %d %s worker(s)", LOCAL_RUNNER,
                      direct.direct_num_workers, direct.direct_running_mode)
     return options
+
+
+def check_options(beam_args: list[str], command_options: Iterable[str] = (),
+                  command: str = "pipeline") -> PipelineOptions:
+    """Beam's view of `beam_args`, as they are; UnknownOptionError (its line starts with `command`)
+    for an option that Beam does not know either, suggesting the closest of the command's own
+    `command_options` (e.g. "--crops-per-image") and Beam's. Says nothing where all are known:
+    a command checks them before it writes anything."""
+    options = PipelineOptions(beam_args)
+    unknown = unknown_options(options)
+    if unknown:
+        name = f"--{unknown[0].replace('_', '-')}"
+        spelled = next((a.split("=", 1)[0] for a in beam_args if a.split("=", 1)[0].lstrip("-").replace("-", "_")
+                        == unknown[0]), name)
+        close = difflib.get_close_matches(spelled, list(command_options) + _beam_option_names(), n=1, cutoff=0.75)
+        raise UnknownOptionError(command, f"unknown option {spelled}: neither this command nor Beam knows it"
+                                 + (f" (did you mean {close[0]}?)" if close else ""), "see --help")
+    return options
+
+
+def runs_in_this_process(options: PipelineOptions) -> bool:
+    """Whether the job runs on the local runner's threads in this process: where pipelines/progress.py
+    can count its work in one place (a remote runner's console shows its own progress; worker
+    processes would each count a part)."""
+    return (options.view_as(StandardOptions).runner == LOCAL_RUNNER
+            and options.view_as(DirectOptions).direct_running_mode == "in_memory")
+
+
+def command_logging() -> None:
+    """The pipelines' __main__ logging: INFO lines of the command's own, Beam's warnings only (the
+    local runner forwards every worker's INFO lines: type-hint conversions, state caches)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
 
 def _drop_in_memory_workers_warning(record: logging.LogRecord) -> bool:

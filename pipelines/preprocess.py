@@ -57,13 +57,17 @@ from apache_beam.metrics import Metrics
 from PIL import Image
 
 from pipelines import holes, images, mask_files
-from pipelines.options import pipeline_options
+from pipelines.options import check_options, command_logging, pipeline_options, runs_in_this_process
+from pipelines.paths import check_outside, is_image_name, make_output, matched_files
+from pipelines.progress import Progress
+from pipelines.usage import CommandParser, UsageError, option_strings
 from pipelines.splits import DEFAULT_GROUP_PATTERN, SplitSpec
 from tfrecords import SCHEMA_VERSION, Geometry, Record
 from tfrecords import masks, shards
 from tfrecords.writer import compress_record, write_shard
 
 NAMESPACE = "preprocess"
+COMMAND = "preprocess"
 REJECTS = "rejects.jsonl"
 DUPLICATES = "duplicates.jsonl"
 _REJECT, _DUPLICATE = "reject", "duplicate"
@@ -81,18 +85,19 @@ class PairWithMasks(beam.PTransform):
     """Photo paths -> (sources: each photo with its mask, rejects: photos without a mask and masks
     without a photo, the mask files' paths), matched by relative path and stem (mask_files.py)."""
 
-    def __init__(self, photo_root: str, masks_dir: str) -> None:
+    def __init__(self, photo_root: str, masks_dir: str, progress: Progress) -> None:
         super().__init__()
         self._photo_root = photo_root
         self._mask_root = masks_dir.rstrip("/")
+        self._progress = progress
 
     def expand(self, photos: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
         mask_paths = photos.pipeline | "MatchMasks" >> ListImageFiles(FileSystems.join(self._mask_root, "**"), True)
         paired = ({"photos": photos | "PhotoStems" >> beam.Map(_keyed_by_stem, self._photo_root),
                    "masks": mask_paths | "MaskStems" >> beam.Map(_keyed_by_stem, self._mask_root)}
                   | "GroupByStem" >> beam.CoGroupByKey()
-                  | "PairByStem" >> beam.FlatMap(_pair_by_stem, self._photo_root, self._mask_root).with_outputs(
-                      _REJECT, main="sources"))
+                  | "PairByStem" >> beam.FlatMap(_pair_by_stem, self._photo_root, self._mask_root,
+                                                self._progress).with_outputs(_REJECT, main="sources"))
         return paired.sources, paired[_REJECT], mask_paths
 
 
@@ -100,13 +105,15 @@ def _keyed_by_stem(path: str, root: str) -> tuple[str, str]:
     return mask_files.relative_stem(path, root), path
 
 
-def _pair_by_stem(element: tuple[str, dict[str, Iterable[str]]], photo_root: str, mask_root: str) -> Iterator[Any]:
+def _pair_by_stem(element: tuple[str, dict[str, Iterable[str]]], photo_root: str, mask_root: str,
+                  progress: Progress) -> Iterator[Any]:
     stem, found = element
     pairs, lonely, spare = mask_files.pair_by_stem(list(found["photos"]), photo_root, list(found["masks"]), mask_root)
     for photo, mask in sorted(pairs.items()):
         yield Source(photo, mask)
     for photo in lonely:
         Metrics.counter(NAMESPACE, f"rejects_{mask_files.NO_MASK}").inc()
+        progress.tick()
         yield beam.pvalue.TaggedOutput(_REJECT, _reject(photo, mask_files.NO_MASK, f"no {stem}.* under {mask_root}"))
     for mask in spare:
         Metrics.counter(NAMESPACE, f"rejects_{mask_files.MASK_WITHOUT_PHOTO}").inc()
@@ -118,11 +125,15 @@ def _pair_by_stem(element: tuple[str, dict[str, Iterable[str]]], photo_root: str
 class ReadAndHash(beam.DoFn):
     """Source -> (sha256 of the photo's bytes, source); unreadable photos go to the rejects."""
 
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
     def process(self, source: Source) -> Iterator[Any]:
         Metrics.counter(NAMESPACE, "files_read").inc()
         try:
             data = _read(source.path)
         except (OSError, IOError) as e:
+            self._progress.tick()
             yield beam.pvalue.TaggedOutput(_REJECT, _reject(source.path, images.UNREADABLE, str(e), source.mask))
             return
         yield hashlib.sha256(data).hexdigest(), source
@@ -132,14 +143,16 @@ class KeepFirstOfDuplicates(beam.DoFn):
     """(sha256, sources) -> (sha256, kept source): the first held-out path if any, else the first
     path; the other sources are duplicates (with their masks, which go unused)."""
 
-    def __init__(self, splits: SplitSpec) -> None:
+    def __init__(self, splits: SplitSpec, progress: Progress) -> None:
         self._splits = splits
+        self._progress = progress
 
     def process(self, element: tuple[str, Iterable[Source]]) -> Iterator[Any]:
         key, sources = element
         kept, *others = sorted(sources, key=lambda source: (not self._splits.held_out(source.path), source.path))
         for other in others:
             Metrics.counter(NAMESPACE, "duplicates").inc()
+            self._progress.tick()
             duplicate = {"path": other.path, "duplicate_of": kept.path, "sha256": key}
             yield beam.pvalue.TaggedOutput(_DUPLICATE, {**duplicate, "mask": other.mask} if other.mask else duplicate)
         yield key, kept
@@ -162,11 +175,13 @@ class DecodeCropAndMask(beam.DoFn):
     IMAGES = "images"
     HOLES = "holes"
 
-    def __init__(self, geometry: Geometry, spec: images.CropSpec, splits: SplitSpec, holes_kind: str) -> None:
+    def __init__(self, geometry: Geometry, spec: images.CropSpec, splits: SplitSpec, holes_kind: str,
+                 progress: Progress) -> None:
         self._geometry = geometry
         self._spec = spec
         self._splits = splits
         self._holes_kind = holes_kind
+        self._progress = progress
 
     def setup(self) -> None:
         Image.MAX_IMAGE_PIXELS = self._spec.max_pixels
@@ -183,6 +198,8 @@ class DecodeCropAndMask(beam.DoFn):
             Metrics.counter(NAMESPACE, f"rejects_{images.UNREADABLE}").inc()
             yield beam.pvalue.TaggedOutput(_REJECT, _reject(source.path, images.UNREADABLE, str(e), source.mask))
             return
+        finally:
+            self._progress.tick()  # the photo is decoded: its records or its reject follow
         split = self._splits.split(source.path, key)
         Metrics.counter(NAMESPACE, f"images_{split}").inc()
         Metrics.counter(NAMESPACE, f"records_{split}").inc(len(crops))
@@ -309,12 +326,6 @@ def file_pattern(input_path: str) -> tuple[str, bool]:
     return input_path, False
 
 
-def _is_image_name(path: str) -> bool:
-    name = posixpath.basename(path)
-    extension = os.path.splitext(name)[1].lower()
-    return not name.startswith(".") and extension in Image.registered_extensions()
-
-
 def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], duplicates: list[dict],
                   written: list[dict], hole_pixels: list[tuple[tuple[str, int], int]],
                   settings: dict[str, Any]) -> dict[str, Any]:
@@ -420,20 +431,22 @@ class ListImageFiles(beam.PTransform):
         return (pipeline
                 | "Match" >> fileio.MatchFiles(self._pattern, fileio.EmptyMatchTreatment.DISALLOW)
                 | "Paths" >> beam.Map(lambda metadata: metadata.path)
-                | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or _is_image_name(path)))
+                | "ImageNamesOnly" >> beam.Filter(lambda path: not images_only or is_image_name(path)))
 
 
 def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geometry, spec: images.CropSpec,
-          splits: SplitSpec, num_shards: int = 0, holes_kind: str = masks.CENTER, masks_dir: str = "") -> None:
+          splits: SplitSpec, num_shards: int = 0, holes_kind: str = masks.CENTER, masks_dir: str = "",
+          progress: Progress = Progress(COMMAND, "files", enabled=False)) -> None:
     """Adds the preprocess stages to `pipeline`: holes of `holes_kind` (a --holes value), or the
-    users' masks under `masks_dir` (then `holes_kind` is `user`)."""
+    users' masks under `masks_dir` (then `holes_kind` is `user`). `progress` ticks once per photo
+    matched, where its fate is known (decoded, a duplicate, unreadable, without a mask)."""
     pattern, images_only = file_pattern(input_path)
     paths = pipeline | "MatchFiles" >> ListImageFiles(pattern, images_only)
     events = [paths | "CountMatched" >> beam.Map(lambda _: ("files_matched", 1))]
     unpaired = []
     if masks_dir:
         photo_root = mask_files.match_root(pattern) if _GLOB.search(pattern) else posixpath.dirname(pattern)
-        sources, without_partner, mask_paths = paths | "PairWithMasks" >> PairWithMasks(photo_root, masks_dir)
+        sources, without_partner, mask_paths = paths | "PairWithMasks" >> PairWithMasks(photo_root, masks_dir, progress)
         unpaired.append(without_partner)
         events.append(mask_paths | "CountMasks" >> beam.Map(lambda _: ("masks_matched", 1)))
     else:
@@ -441,10 +454,10 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
     # The listing is one bundle: break fusion so reading and decoding spread over workers.
     hashed = (sources
               | "BreakFusion" >> beam.Reshuffle()
-              | "ReadAndHash" >> beam.ParDo(ReadAndHash()).with_outputs(_REJECT, main="hashed"))
+              | "ReadAndHash" >> beam.ParDo(ReadAndHash(progress)).with_outputs(_REJECT, main="hashed"))
     unique = (hashed.hashed
               | "GroupByContent" >> beam.GroupByKey()
-              | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates(splits)).with_outputs(
+              | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates(splits, progress)).with_outputs(
                   _DUPLICATE, main="unique"))
     held_out = (paths
                 | "HeldOutOnly" >> beam.Filter(splits.held_out)
@@ -454,7 +467,7 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
               | "ShardsPerSplit" >> beam.Map(shard_counts, beam.pvalue.AsSingleton(held_out), spec.count, splits,
                                              num_shards))
     decoded = unique.unique | "DecodeCropAndMask" >> beam.ParDo(
-        DecodeCropAndMask(geometry, spec, splits, holes_kind),
+        DecodeCropAndMask(geometry, spec, splits, holes_kind, progress),
         shard_counts=beam.pvalue.AsSingleton(counts)).with_outputs(
             _REJECT, DecodeCropAndMask.IMAGES, DecodeCropAndMask.HOLES, main="records")
     written = decoded.records | "WriteShards" >> WriteShards(output, counts)
@@ -509,9 +522,13 @@ def _scale_range(text: str) -> tuple[float, float]:
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    return _parser().parse_known_args(argv)
+
+
+def _parser() -> CommandParser:
     defaults = Geometry()
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.preprocess", description=__doc__.split("\n\n")[0],
+    parser = CommandParser(
+        COMMAND, prog="python -m pipelines.preprocess", description=__doc__.split("\n\n")[0],
         epilog="Any other argument is a Beam pipeline option (--runner, --project, --temp_location, ...).")
     parser.add_argument("--input", required=True,
                         help="a directory (every image file under it) or a glob, local or gs://")
@@ -549,11 +566,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--split-group-pattern", default=DEFAULT_GROUP_PATTERN,
                         help="regex on the file name (without extension): files whose names are equal "
                              "once the match is removed share a split side; '' to split by content only")
-    return parser.parse_known_args(argv)
+    return parser
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
-    args, beam_args = parse_args(argv)
+    parser = _parser()
+    args, beam_args = parser.parse_known_args(argv)
     geometry = Geometry(image_size=args.image_size, patch_size=args.patch_size, overlap=args.overlap)
     count = args.crops_per_image
     try:
@@ -567,16 +585,26 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         )
         splits = SplitSpec(args.eval_fraction, args.test_fraction, args.split_group_pattern, args.test_source)
     except (ValueError, re.error) as e:
-        raise SystemExit(f"preprocess: {e}") from e
+        raise UsageError(COMMAND, str(e), "see --help") from None
     if args.holes and args.masks:
-        raise SystemExit(f"preprocess: --holes {args.holes} and --masks {args.masks} exclude each other: the "
-                         f"holes are generated or the users' masks, not both")
+        raise UsageError(COMMAND, f"--holes {args.holes} and --masks {args.masks} exclude each other",
+                         "the holes are generated or the users' masks, not both")
     holes_kind = masks.USER if args.masks else args.holes or masks.CENTER
-    if not FileSystems.exists(args.output):
-        FileSystems.mkdirs(args.output)
+    pattern, images_only = file_pattern(args.input)
+    photos = matched_files(COMMAND, "--input", args.input, pattern, images_only)
+    check_outside(COMMAND, args.output, "--input", mask_files.match_root(pattern))
+    if args.masks:
+        matched_files(COMMAND, "--masks", args.masks, FileSystems.join(args.masks.rstrip("/"), "**"), True)
+        check_outside(COMMAND, args.output, "--masks", args.masks)
+    check_options(beam_args, option_strings(parser), COMMAND)
+    make_output(COMMAND, args.output)
+    options = pipeline_options(beam_args)
+    progress = Progress(COMMAND, "files", len(photos), runs_in_this_process(options))
+    progress.start()
     start = time.perf_counter()
-    with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
-        build(pipeline, args.input, args.output, geometry, spec, splits, args.num_shards, holes_kind, args.masks)
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, args.input, args.output, geometry, spec, splits, args.num_shards, holes_kind, args.masks,
+              progress)
     manifest = shards.read_manifest(args.output)
     line = summary(manifest, args.output, time.perf_counter() - start)
     logging.info(line)
@@ -585,7 +613,5 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    # The local runner forwards every worker's INFO lines; keep Beam's warnings and the progress here.
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    command_logging()
     run()

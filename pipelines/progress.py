@@ -75,15 +75,28 @@ class Progress:
     def tick(self, count: int = 1, stream: TextIO | None = None) -> None:
         if not self.enabled:
             return
-        key = f"{self.label}/{self.unit}"
         with _LOCK:
-            reporter = _REPORTERS.get(key)
-            if reporter is None:
-                reporter = _REPORTERS[key] = _Reporter(self.label, self.unit, self.total, self.every_seconds,
-                                                       stream or sys.stderr)
+            reporter = _REPORTERS.get(self._key) or self._new_reporter(stream)
         reporter.tick(count)
+
+    def start(self, stream: TextIO | None = None) -> None:
+        """Starts this process's count and clock now (a new run: an earlier run's count is dropped),
+        so that the rate counts from the job's start, not from its first unit."""
+        if self.enabled:
+            with _LOCK:
+                self._new_reporter(stream)
 
     def reset(self) -> None:
         """Forgets this process's count, for a new run in the same process."""
         with _LOCK:
-            _REPORTERS.pop(f"{self.label}/{self.unit}", None)
+            _REPORTERS.pop(self._key, None)
+
+    @property
+    def _key(self) -> str:
+        return f"{self.label}/{self.unit}"
+
+    def _new_reporter(self, stream: TextIO | None) -> _Reporter:
+        """The process's reporter of this label and unit, replaced by a fresh one (under _LOCK)."""
+        reporter = _REPORTERS[self._key] = _Reporter(self.label, self.unit, self.total, self.every_seconds,
+                                                      stream or sys.stderr)
+        return reporter

@@ -61,7 +61,8 @@ def read_manifest(directory: str) -> dict[str, Any]:
         with FileSystems.open(path) as f:
             return json.loads(f.read())
     except (OSError, IOError) as e:
-        raise FileNotFoundError(f"no {MANIFEST} in {directory}: run the preprocess stage first") from e
+        raise FileNotFoundError(f"no {MANIFEST} in {directory}; give the folder the preprocess stage wrote "
+                                "(make preprocess)") from e
 
 
 def hole_layout(manifest: dict[str, Any]) -> str:
