@@ -545,3 +545,14 @@ def test_the_mask_handler_batches_windows_across_photos_and_splits_them_back(mas
         for name in ("inpainted", "prediction"):
             assert result.inference[name].shape == images_.shape
             assert np.array_equal(result.inference[name].reshape(-1, 128, 128, 3), direct[name])
+
+
+def test_the_progress_total_of_shards_is_the_records_their_manifest_lists(tmp_path):
+    from tfrecords.shards import write_manifest
+
+    shards = [str(tmp_path / f"eval-0000{i}-of-00002.tfrecord.gz") for i in range(2)]
+    assert inpaint.manifest_records(shards) is None  # no manifest
+    write_manifest(str(tmp_path), {"splits": {"eval": {"shards": [os.path.basename(s) for s in shards],
+                                                       "records_per_shard": [3, 4]}}})
+    assert inpaint.manifest_records(shards) == 7 and inpaint.manifest_records(shards[1:]) == 4
+    assert inpaint.manifest_records([*shards, str(tmp_path / "other.tfrecord.gz")]) is None

@@ -29,3 +29,14 @@ def test_disabled_progress_prints_nothing():
     stream = io.StringIO()
     Progress("off", "files", total=1, enabled=False).tick(stream=stream)
     assert stream.getvalue() == ""
+
+
+def test_start_begins_a_new_count_on_the_stream_it_names():
+    progress = Progress("test-start", "files", total=2, every_seconds=3600)
+    first, second = io.StringIO(), io.StringIO()
+    progress.start(first)
+    progress.tick()
+    progress.start(second)  # a second run in the same process: the first run's count is gone
+    progress.tick(2)
+    assert first.getvalue() == "" and second.getvalue().startswith("test-start: 2 of 2 files (100%)")
+    progress.reset()
