@@ -10,7 +10,7 @@ exactly those lines and lets everything else through:
   process of its own, it still drains the pipe if this one dies, so a crash's last words are kept;
 - the CUDA lines are dropped only where no NVIDIA driver is loaded: with a GPU they are news;
 - TensorFlow's C++ INFO lines after start-up (TF_CPP_MIN_LOG_LEVEL 1 unless set) and its Python
-  INFO lines (checkpoint timings) go too; warnings and errors stay.
+  INFO lines (checkpoint timings, logged through absl) go too; warnings and errors stay.
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def install() -> None:
         return
     install.done = True
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    for name in ("tensorflow", "absl"):  # TensorFlow's Python code logs through both
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         sys.stderr.flush()
         read, write = os.pipe()
