@@ -28,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from model import config as layout
 from model.config import TrainConfig
 from model.networks import build_generator, build_mask_generator
-from pipelines.paths import check_filesystem
+from pipelines.paths import check_filesystem, make_output
 from pipelines.usage import CommandParser, UsageError
 from tfrecords.geometry import Geometry
 from tfrecords.schema import parse_examples
@@ -197,6 +197,13 @@ def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
     there is one, else the latest; "latest" takes the latest. inpainting.json says which step it is,
     how it was selected and how the last evaluation compared.
     """
+    generator, geometry, metadata = restore_run(model_dir, checkpoint)
+    return export_saved_model(generator, geometry, output, metadata)
+
+
+def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, Geometry, dict[str, Any]]:
+    """(generator, geometry, metadata) of a run's chosen checkpoint, as `export_run` exports them;
+    raises FileNotFoundError where `model_dir` is not a run with a checkpoint. Writes nothing."""
     def read_json(name: str) -> dict[str, Any]:
         path = os.path.join(model_dir, name)
         if not tf.io.gfile.exists(path):
@@ -225,7 +232,7 @@ def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
                 "selection": selection_summary(model_dir, int(step), chosen == best),
                 "config": config.to_dict(), "vgg_weights": run["vgg_weights"], "trained_on": run.get("hardware"),
                 "data": run.get("data")}
-    return export_saved_model(generator, geometry, output, metadata)
+    return generator, geometry, metadata
 
 
 def selection_summary(model_dir: str, step: int, selected: bool) -> dict[str, Any]:
@@ -260,10 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        path = export_run(args.model_dir, args.output, args.checkpoint)
+        generator, geometry, metadata = restore_run(args.model_dir, args.checkpoint)
     except FileNotFoundError as e:
         print(f"{COMMAND}: {e}", file=sys.stderr)
         return 1
+    make_output(COMMAND, args.output)  # after the run's checks: a bad --model-dir leaves no folder behind
+    path = export_saved_model(generator, geometry, args.output, metadata)
     logging.info("exported %s (step %s) to %s", args.model_dir, read_metadata(path)["step"], path)
     return 0
 

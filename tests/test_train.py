@@ -137,6 +137,10 @@ def test_cli_exports_and_a_fresh_process_agrees_with_the_trained_model(tiny_reco
     # Re-export through the export command, then load both exports in a fresh process.
     reexport = str(tmp_path / "reexport")
     assert export_main(["--model-dir", model_dir, "--output", reexport]) == 0
+    # An output that cannot be written is a one-line error, and leaves nothing behind.
+    (tmp_path / "a_file").write_bytes(b"")
+    with pytest.raises(SystemExit, match=r"model.export: cannot write to --output .*a_file/export.*give a folder"):
+        export_main(["--model-dir", model_dir, "--output", str(tmp_path / "a_file" / "export")])
     script = (
         "import sys, numpy as np, tensorflow as tf\n"
         "images = np.load(sys.argv[1])\n"
