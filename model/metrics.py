@@ -49,18 +49,34 @@ def region_metrics(predicted: np.ndarray, truth: np.ndarray, box: Box) -> dict[s
         raise ValueError(f"shapes differ: {predicted.shape} vs {truth.shape}")
     a = crop(predicted, box).astype(np.float64)
     b = crop(truth, box).astype(np.float64)
-    diff = (a - b) / 255.0
-    mse = float(np.mean(diff**2))
-    psnr = MAX_PSNR_DB if mse == 0 else min(MAX_PSNR_DB, 10.0 * np.log10(1.0 / mse))
-    return {"psnr": float(psnr), "ssim": ssim(a, b), "l1": float(np.mean(np.abs(diff))), "l2": mse}
+    return _box_metrics(a, b, ssim_map(a, b), (0, 0, *a.shape[:2]))
 
 
 def inpainting_metrics(predicted: np.ndarray, truth: np.ndarray, geometry: Geometry) -> dict[str, dict[str, float]]:
-    """Metrics on the hole (what is judged) and on the whole patch (comparable to published CE figures)."""
-    return {
-        "hole": region_metrics(predicted, truth, geometry.hole_box),
-        "patch": region_metrics(predicted, truth, geometry.patch_box),
-    }
+    """Metrics on the hole (what is judged) and on the whole patch (comparable to published CE figures).
+
+    The SSIM map is computed once, over the patch: an SSIM window inside the hole sees the same
+    pixels in the patch's map as in the hole's own, so the hole's SSIM is the mean of that part."""
+    if predicted.shape != truth.shape:
+        raise ValueError(f"shapes differ: {predicted.shape} vs {truth.shape}")
+    a = crop(predicted, geometry.patch_box).astype(np.float64)
+    b = crop(truth, geometry.patch_box).astype(np.float64)
+    similarity = ssim_map(a, b)
+    return {"hole": _box_metrics(a, b, similarity, geometry.hole_in_patch()),
+            "patch": _box_metrics(a, b, similarity, (0, 0, geometry.patch_size, geometry.patch_size))}
+
+
+def _box_metrics(a: np.ndarray, b: np.ndarray, similarity: np.ndarray, box: Box) -> dict[str, float]:
+    """PSNR, SSIM, L1, L2 inside `box` of float (H,W,3) images whose SSIM map is `similarity`; SSIM
+    windows reaching past the box are left out, as `ssim` does at an image's border."""
+    top, left, bottom, right = box
+    diff = (a[top:bottom, left:right] - b[top:bottom, left:right]) / 255.0
+    mse = float(np.mean(diff**2))
+    psnr = MAX_PSNR_DB if mse == 0 else min(MAX_PSNR_DB, 10.0 * np.log10(1.0 / mse))
+    pad = (SSIM_WINDOW - 1) // 2
+    inside = similarity[top + pad:bottom - pad, left + pad:right - pad]
+    return {"psnr": float(psnr), "ssim": float(inside.mean(dtype=np.float64)),
+            "l1": float(np.mean(np.abs(diff))), "l2": mse}
 
 
 def mean_metrics(per_image: Iterable[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:

@@ -106,10 +106,11 @@ def model_inputs(image: Image.Image, mask: np.ndarray, windows: list[Window], si
     """The windows as the mask model's inputs: uint8 images (K,S,S,3) and masks (K,S,S), 255 = hole."""
     images = np.empty((len(windows), size, size, 3), np.uint8)
     masks = np.empty((len(windows), size, size), np.uint8)
+    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # one conversion per photo
     for k, window in enumerate(windows):
         top, left, bottom, right = window.box
         hole = mask[top:bottom, left:right] == HOLE
-        pixels = np.array(image.crop((left, top, right, bottom)).convert("RGB"))
+        pixels = rgb[top:bottom, left:right].copy()
         pixels[hole] = fill_rgb
         images[k] = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BICUBIC,
                                                               reducing_gap=3.0))
@@ -121,8 +122,8 @@ def _touched(hole: np.ndarray, size: int) -> np.ndarray:
     """A square bool window mask resized to (size, size): hole wherever the model pixel's area
     overlaps a hole pixel's (a summed-area table counts the hole pixels under each model pixel)."""
     side = hole.shape[0]
-    table = np.zeros((side + 1, side + 1), np.int64)
-    table[1:, 1:] = hole.cumsum(0).cumsum(1)
+    table = np.zeros((side + 1, side + 1), np.int32)
+    table[1:, 1:] = hole.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
     i = np.arange(size)
     low, high = (i * side) // size, -((-(i + 1) * side) // size)
     counts = (table[np.ix_(high, high)] - table[np.ix_(low, high)] - table[np.ix_(high, low)]

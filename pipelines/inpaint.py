@@ -44,7 +44,7 @@ import os
 import posixpath
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -138,7 +138,7 @@ class Item:
         if self.windows is not None:
             return sum(w.regions for w in self.windows), len(self.windows)
         if self.record is not None:
-            return hole_windows.count_regions(self.record.mask), 1
+            return (1 if self.record.kind == masks.CENTER else hole_windows.count_regions(self.record.mask)), 1
         return 1, 1
 
     def example(self, geometry: Geometry) -> bytes:
@@ -181,7 +181,7 @@ class ReadRecords(beam.DoFn):
     def process(self, path: str) -> Iterator[Any]:
         count = 0
         try:
-            handle = FileSystems.open(path)
+            handle = shards.open_shard(path)
         except Exception as e:
             self._inputs.inc()
             yield beam.pvalue.TaggedOutput(_REJECT, reject(path, "", "read", images.UNREADABLE, str(e)))
@@ -424,23 +424,23 @@ class WriteOutputs(beam.DoFn):
                 pixels = hole_windows.paste(item.photo, item.windows, outputs["prediction"])
             else:
                 pixels = full_resolution.paste_back(item.photo, item.placement, outputs["patch"], s.geometry)
-            image = Image.fromarray(pixels)
+            mode = item.photo.mode
             source_format = item.photo.format if s.image_format == "input" else None
             if item.photo.info.get("icc_profile"):
                 info["icc_profile"] = item.photo.info["icc_profile"]
             crop = None
         else:
-            image = Image.fromarray(outputs["inpainted"])
+            pixels, mode = outputs["inpainted"], "RGB"
             source_format, crop = None, item.record.crop_index
         fmt = source_format if source_format in _SAVE_OPTIONS else "PNG"
-        if fmt == "JPEG" and image.mode in ("LA", "RGBA"):
+        if fmt == "JPEG" and mode in ("LA", "RGBA"):
             fmt = "PNG"  # JPEG holds no alpha
         path = FileSystems.join(s.output, IMAGES_DIR, output_name(item.source, _EXTENSIONS[fmt], crop))
         if fmt == "PNG":
-            data = png.encode(np.asarray(image), image.mode, info.get("icc_profile"))
+            data = png.encode(pixels, mode, info.get("icc_profile"))
         else:
             encoded = io.BytesIO()
-            image.save(encoded, format=fmt, **_SAVE_OPTIONS[fmt], **info)
+            Image.fromarray(pixels, mode).save(encoded, format=fmt, **_SAVE_OPTIONS[fmt], **info)
             data = encoded.getvalue()
         with FileSystems.create(path, mime_type=Image.MIME.get(fmt, "application/octet-stream")) as f:
             f.write(data)
@@ -463,38 +463,46 @@ class WriteOutputs(beam.DoFn):
         return [compress_record(record.serialize()) for record in records]
 
 
-class MeanMetrics(beam.CombineFn):
-    """`model.metrics.mean_metrics` as a combiner: sums per region and metric, then divides. A run's
-    rows all have the same regions: the hole and the patch, or (a mask model's) the hole."""
+class SumTallies(beam.CombineFn):
+    """Dicts of numbers -> one dict of their sums per key: every count the summary needs, in one
+    combine (a combine per count cost the local runner two stages each)."""
 
-    def create_accumulator(self) -> tuple[dict[str, float], int]:
-        return {}, 0
+    def create_accumulator(self) -> dict[str, float]:
+        return {}
 
-    def add_input(self, accumulator, row: dict[str, Any]):
-        sums, count = accumulator
-        for region in (r for r in METRIC_REGIONS if r in row):
-            for name in METRIC_NAMES:
-                key = f"{region}/{name}"
-                sums[key] = sums.get(key, 0.0) + row[region][name]
-        return sums, count + 1
+    def add_input(self, accumulator: dict[str, float], tally: dict[str, float]) -> dict[str, float]:
+        for key, value in tally.items():
+            accumulator[key] = accumulator.get(key, 0) + value
+        return accumulator
 
-    def merge_accumulators(self, accumulators):
+    def merge_accumulators(self, accumulators: Iterable[dict[str, float]]) -> dict[str, float]:
         total: dict[str, float] = {}
-        count = 0
-        for sums, n in accumulators:
-            for key, value in sums.items():
-                total[key] = total.get(key, 0.0) + value
-            count += n
-        return total, count
+        for accumulator in accumulators:
+            self.add_input(total, accumulator)
+        return total
 
-    def extract_output(self, accumulator) -> dict[str, Any] | None:
-        sums, count = accumulator
-        if not count:
-            return None
-        out: dict[str, Any] = {region: {name: sums[f"{region}/{name}"] / count for name in METRIC_NAMES}
-                               for region in METRIC_REGIONS if f"{region}/{METRIC_NAMES[0]}" in sums}
-        out["count"] = count
-        return out
+    def extract_output(self, accumulator: dict[str, float]) -> dict[str, float]:
+        return accumulator
+
+
+def _metric_tally(row: dict[str, Any]) -> dict[str, float]:
+    """A metrics row's values to sum, and one row counted."""
+    tally = {f"metric/{region}/{name}": row[region][name]
+             for region in METRIC_REGIONS if region in row for name in METRIC_NAMES}
+    tally["metric_rows"] = 1
+    return tally
+
+
+def _mean_metrics(totals: dict[str, float]) -> dict[str, Any] | None:
+    """`model.metrics.mean_metrics` of the summed metric rows: a run's rows all have the same
+    regions, the hole and the patch, or (a mask model's) the hole."""
+    count = int(totals.get("metric_rows", 0))
+    if not count:
+        return None
+    out: dict[str, Any] = {region: {name: totals[f"metric/{region}/{name}"] / count for name in METRIC_NAMES}
+                           for region in METRIC_REGIONS if f"metric/{region}/{METRIC_NAMES[0]}" in totals}
+    out["count"] = count
+    return out
 
 
 def build(pipeline: beam.Pipeline, settings: Settings,
@@ -531,30 +539,24 @@ def build(pipeline: beam.Pipeline, settings: Settings,
          | "CountRejects" >> beam.Map(_count_reject, progress)
          | "WriteRejects" >> _WriteJsonLines(s.output, REJECTS))
 
-    def count(pcoll: beam.PCollection, name: str) -> beam.pvalue.AsSingleton:
-        return beam.pvalue.AsSingleton(pcoll | f"Count{name}" >> beam.combiners.Count.Globally())
-
-    def total(field: str) -> beam.pvalue.AsSingleton:
-        return beam.pvalue.AsSingleton(written.done
-                                       | f"{field.title()}Of" >> beam.Map(lambda done: done[field])
-                                       | f"Total{field.title()}" >> beam.CombineGlobally(sum))
-
+    tallies = (
+        (items | "TallyItems" >> beam.Map(lambda _: {"items": 1})),
+        (read_rejects | "TallyReadRejects" >> beam.Map(lambda _: {"read_rejects": 1})),
+        (written.done | "TallyInpainted" >> beam.Map(
+            lambda done: {"inpainted": 1, "holes": done["holes"], "windows": done["windows"]})),
+        (rejects | "TallyRejects" >> beam.Map(lambda r: {f"reason/{r['reason']}": 1, f"stage/{r['stage']}": 1})),
+        (metrics | "TallyMetrics" >> beam.Map(_metric_tally)))
+    totals = tallies | "AllTallies" >> beam.Flatten() | "SumTallies" >> beam.CombineGlobally(SumTallies())
     _ = (pipeline
          | "Once" >> beam.Create([None])
-         | "WriteSummary" >> beam.Map(
-             write_summary, settings=s,
-             items=count(items, "Items"), read_rejects=count(read_rejects, "ReadRejects"),
-             inpainted=count(written.done, "Inpainted"), holes=total("holes"), windows=total("windows"),
-             rejects_by=beam.pvalue.AsDict(
-                 rejects
-                 | "RejectKeys" >> beam.FlatMap(lambda r: [f"reason/{r['reason']}", f"stage/{r['stage']}"])
-                 | "CountRejectKeys" >> beam.combiners.Count.PerElement()),
-             mean_metrics=beam.pvalue.AsSingleton(metrics | "MeanMetrics" >> beam.CombineGlobally(MeanMetrics()))))
+         | "WriteSummary" >> beam.Map(write_summary, settings=s, totals=beam.pvalue.AsSingleton(totals)))
 
 
-def write_summary(_, settings: Settings, items: int, read_rejects: int, inpainted: int, holes: int, windows: int,
-                  rejects_by: dict[str, int], mean_metrics: dict[str, Any] | None) -> dict[str, Any]:
-    """Writes summary.json; fails the job if any input is unaccounted for."""
+def write_summary(_, settings: Settings, totals: dict[str, float]) -> dict[str, Any]:
+    """Writes summary.json from the run's tallies; fails the job if any input is unaccounted for."""
+    count = {key: int(value) for key, value in totals.items() if not key.startswith("metric/")}
+    rejects_by = {key: value for key, value in count.items() if key.startswith(("reason/", "stage/"))}
+    items, read_rejects, inpainted = count.get("items", 0), count.get("read_rejects", 0), count.get("inpainted", 0)
     rejects = sum(v for k, v in rejects_by.items() if k.startswith("stage/"))
     summary = {
         "model": settings.model,
@@ -570,12 +572,12 @@ def write_summary(_, settings: Settings, items: int, read_rejects: int, inpainte
         "inpainted": inpainted,
         # Connected hole regions filled, and the model inputs they took (one per record or centre
         # hole; a photo's close holes share one window).
-        "holes_inpainted": holes,
-        "windows_inpainted": windows,
+        "holes_inpainted": count.get("holes", 0),
+        "windows_inpainted": count.get("windows", 0),
         "rejects": rejects,
         "rejects_by_reason": {k.split("/", 1)[1]: v for k, v in sorted(rejects_by.items()) if k.startswith("reason/")},
         "rejects_by_stage": {k.split("/", 1)[1]: v for k, v in sorted(rejects_by.items()) if k.startswith("stage/")},
-        "metrics": mean_metrics,
+        "metrics": _mean_metrics(totals),
     }
     with FileSystems.create(FileSystems.join(settings.output, SUMMARY), mime_type="application/json") as f:
         f.write(json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n")

@@ -101,12 +101,13 @@ def read_mask(data: bytes, width: int, height: int) -> np.ndarray:
                                            f"{width}x{height}")
     try:
         image.load()
-        grey = np.asarray(to_rgb(image).convert("L"))
+        # A grey mask (the usual kind) is read as it is; any other mode through RGB.
+        grey = np.asarray(image if image.mode == "L" else to_rgb(image).convert("L"))
     except Rejected as e:
         raise Rejected(UNREADABLE_MASK, e.detail) from e
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
         raise Rejected(UNREADABLE_MASK, f"pixels: {e}") from e
-    mask = np.where(grey >= THRESHOLD, HOLE, 0).astype(np.uint8)
+    mask = (grey >= THRESHOLD).view(np.uint8) * np.uint8(HOLE)
     holes = np.count_nonzero(mask)
     if holes == 0:
         raise Rejected(EMPTY_MASK, f"no pixel >= {THRESHOLD}: nothing to inpaint")
