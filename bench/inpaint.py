@@ -1,7 +1,7 @@
 """Bulk inpainting throughput: the whole local pipeline vs the loaded model called directly.
 
     python -m bench.inpaint [--images 1536] [--batch-size 64] [--bottleneck 4000 --width 64]
-        [--write png|tfrecord|png,tfrecord] [--runs 1:in_memory,2:in_memory,...]
+        [--write png|tfrecord|png,tfrecord] [--runs 1:in_memory,2:in_memory,...] [--rounds 3]
     python -m bench.inpaint --masks [--photos 64 --photo-size 1024x768 --holes 3] [...]
 
 Both sides inpaint the same records (random 128x128 crops of the embedded scikit-image photos, with
@@ -23,13 +23,15 @@ RunInference, paste back, full-size PNG writes). Both rates count windows per se
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import logging
 import math
 import os
+import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -67,18 +69,24 @@ def read_records(directory: str) -> Iterator[Record]:
             yield Record.parse(serialized)
 
 
-def direct(model: str, directory: str, batch_size: int) -> tuple[float, int, str]:
-    """Images/s of the loaded signature on the records' masked images, batch by batch."""
+def direct(model: str, directory: str, batch_size: int) -> tuple[Callable[[], float], int, str]:
+    """(a measurement of the loaded signature's images/s on the records' masked images, batch by
+    batch; how many images; the device)."""
     from pipelines.model_handler import InpainterModelHandler
 
     masked = [record.masked for record in read_records(directory)]
     model_fn = InpainterModelHandler(model, batch_size).load_model()
-    batches = [np.stack(masked[i:i + batch_size]) for i in range(0, len(masked), batch_size)]
-    model_fn(batches[0])  # warm-up: the first call initialises the kernels
+    batches = [(np.stack(masked[i:i + batch_size]),) for i in range(0, len(masked), batch_size)]
+    model_fn(*batches[0])  # warm-up: the first call initialises the kernels
+    return functools.partial(_rate, model_fn, batches, len(masked)), len(masked), model_fn.device
+
+
+def _rate(model_fn, batches: list[tuple[np.ndarray, ...]], count: int) -> float:
+    """Inputs/s of `model_fn` called on each batch in turn."""
     start = time.perf_counter()
     for batch in batches:
-        model_fn(batch)
-    return len(masked) / (time.perf_counter() - start), len(masked), model_fn.device
+        model_fn(*batch)
+    return count / (time.perf_counter() - start)
 
 
 def png_writes(images: list[np.ndarray]) -> dict[str, tuple[float, float]]:
@@ -144,8 +152,9 @@ def make_masked_photos(directory: str, count: int, width: int, height: int, hole
     return folders
 
 
-def direct_windows(model: str, photos: str, masks_dir: str, batch_size: int) -> tuple[float, int, str]:
-    """Windows/s of the loaded mask model on the photos' context windows, batch by batch."""
+def direct_windows(model: str, photos: str, masks_dir: str, batch_size: int) -> tuple[Callable[[], float], int, str]:
+    """(a measurement of the loaded mask model's windows/s on the photos' context windows, batch by
+    batch; how many windows; the device)."""
     from model.export import load_geometry
     from pipelines import full_resolution, hole_windows, mask_files
     from pipelines.model_handler import MaskInpainterModelHandler
@@ -164,10 +173,7 @@ def direct_windows(model: str, photos: str, masks_dir: str, batch_size: int) -> 
     masks = np.concatenate([masks for _, masks in stacks])
     batches = [(images[i:i + batch_size], masks[i:i + batch_size]) for i in range(0, len(images), batch_size)]
     model_fn(*batches[0])  # warm-up: the first call initialises the kernels
-    start = time.perf_counter()
-    for batch in batches:
-        model_fn(*batch)
-    return len(images) / (time.perf_counter() - start), len(images), model_fn.device
+    return functools.partial(_rate, model_fn, batches, len(images)), len(images), model_fn.device
 
 
 def pipeline(model: str, pattern: str, output: str, batch_size: int, beam_args: list[str]) -> tuple[float, dict]:
@@ -179,25 +185,38 @@ def pipeline(model: str, pattern: str, output: str, batch_size: int, beam_args: 
     return time.perf_counter() - start, summary
 
 
-def compare(model: str, small: tuple[str, list[str]], large: tuple[str, list[str]], count: int, rate: float,
-            unit: str, args: argparse.Namespace, tmp: str) -> None:
+def compare(model: str, small: tuple[str, list[str]], large: tuple[str, list[str]], count: int,
+            direct_rate: Callable[[], float], unit: str, args: argparse.Namespace, tmp: str) -> None:
     """Prints each --runs configuration's pipeline rate on `large` (input, extra arguments) against
-    the direct `rate`; its fixed cost is a run on `small` (about one batch), and "steady" is the rate
-    net of it. `count` is how many model inputs (images or windows) `large` holds."""
-    for workers, mode in (run.split(":") for run in args.runs.split(",")):
-        beam_args = ["--write", args.write, "--runner", "FnApiRunner", "--direct_num_workers", str(workers),
-                     "--direct_running_mode", mode]
-        fixed, once = pipeline(model, small[0], os.path.join(tmp, f"s{workers}{mode}"), args.batch_size,
-                               small[1] + beam_args)
-        seconds, summary = pipeline(model, large[0], os.path.join(tmp, f"o{workers}{mode}"), args.batch_size,
-                                    large[1] + beam_args)
-        assert summary["windows_inpainted"] == count and summary["rejects"] == 0, summary
-        end_to_end = count / seconds
-        steady = (count - once["windows_inpainted"]) / (seconds - fixed) if seconds > fixed else None
-        net = (f"steady {steady:.1f} {unit}/s, ratio {steady / rate:.2f}" if steady
-               else "no steady rate: the run took no longer than the fixed cost")
-        print(f"pipeline: {end_to_end:8.1f} {unit}/s end to end ({workers} {mode} worker(s), {seconds:.1f}s), "
-              f"ratio {end_to_end / rate:.2f}; fixed cost {fixed:.1f}s, {net}", flush=True)
+    the direct rate, measured again before each round; its fixed cost is a run on `small` (about one
+    batch), and "steady" is the rate net of it. `count` is how many model inputs (images or windows)
+    `large` holds. With several --rounds, the last lines are the medians of the rounds' ratios."""
+    ratios: dict[str, list[tuple[float, float]]] = {}
+    for round_ in range(1, args.rounds + 1):
+        rate = direct_rate()
+        print(f"round {round_}: direct {rate:8.1f} {unit}/s", flush=True)
+        for workers, mode in (run.split(":") for run in args.runs.split(",")):
+            beam_args = ["--write", args.write, "--runner", "FnApiRunner", "--direct_num_workers", str(workers),
+                         "--direct_running_mode", mode]
+            name = f"{workers}{mode}"
+            fixed, once = pipeline(model, small[0], os.path.join(tmp, f"s{name}{round_}"), args.batch_size,
+                                   small[1] + beam_args)
+            seconds, summary = pipeline(model, large[0], os.path.join(tmp, f"o{name}{round_}"), args.batch_size,
+                                        large[1] + beam_args)
+            assert summary["windows_inpainted"] == count and summary["rejects"] == 0, summary
+            end_to_end = count / seconds
+            steady = (count - once["windows_inpainted"]) / (seconds - fixed) if seconds > fixed else None
+            net = (f"steady {steady:.1f} {unit}/s, ratio {steady / rate:.2f}" if steady
+                   else "no steady rate: the run took no longer than the fixed cost")
+            print(f"pipeline: {end_to_end:8.1f} {unit}/s end to end ({workers} {mode} worker(s), {seconds:.1f}s), "
+                  f"ratio {end_to_end / rate:.2f}; fixed cost {fixed:.1f}s, {net}", flush=True)
+            ratios.setdefault(f"{workers} {mode} worker(s)", []).append(
+                (end_to_end / rate, steady / rate if steady else float("nan")))
+    if args.rounds > 1:
+        for name, values in ratios.items():
+            ends, steadies = zip(*values)
+            print(f"median of {args.rounds} rounds, {name}: ratio {statistics.median(ends):.2f} end to end, "
+                  f"{statistics.median(steadies):.2f} steady", flush=True)
 
 
 def bench_masks(args: argparse.Namespace, tmp: str) -> None:
@@ -219,12 +238,12 @@ def bench_masks(args: argparse.Namespace, tmp: str) -> None:
 
     print_png_writes([np.asarray(Image.open(os.path.join(photos, name)))
                       for name in sorted(os.listdir(photos))[:12]], f"{width}x{height} photos")
-    rate, count, device = direct_windows(model, photos, masks, args.batch_size)
+    measure, count, device = direct_windows(model, photos, masks, args.batch_size)
     print(f"mask generator: bottleneck {args.bottleneck}, width {args.width}, {generator.count_params():,} "
           f"parameters; batch {args.batch_size}; {args.photos} photos of {width}x{height} with {args.holes} holes, "
           f"{count} windows; device {device}", flush=True)
-    print(f"direct:   {rate:8.1f} windows/s (serving_default on in-memory batches of the windows)", flush=True)
-    compare(model, (small[0], ["--masks", small[1]]), (photos, ["--masks", masks]), count, rate, "windows", args,
+    print("direct: serving_default on in-memory batches of the windows", flush=True)
+    compare(model, (small[0], ["--masks", small[1]]), (photos, ["--masks", masks]), count, measure, "windows", args,
             tmp)
 
 
@@ -242,6 +261,8 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=64, help="with --masks: how many photos")
     parser.add_argument("--photo-size", default="1024x768", help="with --masks: WIDTHxHEIGHT of the photos")
     parser.add_argument("--holes", type=int, default=3, help="with --masks: holes per photo")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of direct and every run, one after another; more than one prints the medians")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.masks:
@@ -267,12 +288,12 @@ def main() -> None:
         make_records(small, args.batch_size, shards=1)
 
         print_png_writes([r.original() for r in itertools.islice(read_records(records), 400)], "128x128 outputs")
-        rate, count, device = direct(model, records, args.batch_size)
+        measure, count, device = direct(model, records, args.batch_size)
         print(f"generator: bottleneck {args.bottleneck}, width {args.width}, {generator.count_params():,} "
               f"parameters; batch {args.batch_size}; {count} images; device {device}", flush=True)
-        print(f"direct:   {rate:8.1f} images/s (serving_default on in-memory batches)", flush=True)
+        print("direct: serving_default on in-memory batches", flush=True)
         compare(model, (os.path.join(small, "*.tfrecord.gz"), []), (os.path.join(records, "*.tfrecord.gz"), []),
-                count, rate, "images", args, tmp)
+                count, measure, "images", args, tmp)
 
 
 if __name__ == "__main__":
