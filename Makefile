@@ -50,6 +50,13 @@ PROJECT    ?=
 REGION     ?= us-central1
 BUCKET     ?=
 GPU        ?= nvidia-l4
+# GPU workers for bulk inpainting (bench/RESULTS.md, "Dataflow GPU sizing"): the work around the model
+# is all CPU, so an L4 needs about 16 vCPUs of it to stay busy on records (and more than any G2 shape
+# has on photos with masks). Dataflow runs one SDK process per vCPU; they share MODEL_COPIES copies of
+# the model on the GPU, and each runs HARNESS_THREADS threads, enough to hide the storage writes.
+GPU_MACHINE     ?= g2-standard-16
+HARNESS_THREADS ?= 16
+MODEL_COPIES    ?= 1
 IMAGE      ?= $(REGION)-docker.pkg.dev/$(PROJECT)/inpainting/worker:latest
 dataflow_args = --runner DataflowRunner --project $(PROJECT) --region $(REGION) \
 	--temp_location gs://$(BUCKET)/tmp --staging_location gs://$(BUCKET)/staging \
@@ -159,8 +166,8 @@ dataflow-inpaint: INPAINTED = gs://$(BUCKET)/inpainted
 dataflow-inpaint:
 	@test -n "$(PROJECT)" -a -n "$(BUCKET)" || { echo "set PROJECT=... BUCKET=... (and REGION=...)"; exit 2; }
 	$(PY) -m pipelines.inpaint --model $(MODEL) --input '$(INPUT)' --output $(INPAINTED) \
-		$(dataflow_args) --machine_type g2-standard-4 --number_of_worker_harness_threads 4 \
-		--experiments=no_use_multiple_sdk_containers \
+		$(dataflow_args) --machine_type $(GPU_MACHINE) --number_of_worker_harness_threads $(HARNESS_THREADS) \
+		$(if $(MODEL_COPIES),--model-copies $(MODEL_COPIES),) \
 		--dataflow_service_options='worker_accelerator=type:$(GPU);count:1;install-nvidia-driver' \
 		$(BEAM_ARGS)
 

@@ -116,6 +116,7 @@ class Settings:
     image_format: str = "png"
     layout: str = "center"  # the export's hole layout
     masks: str | None = None  # the folder (or glob) of the photos' mask files
+    model_copies: int | None = None  # copies per machine shared by its SDK processes; None: one per process
 
 
 @dataclasses.dataclass
@@ -327,14 +328,15 @@ class InpaintWithKeyedHandler(beam.PTransform):
     "prediction"}, per window for a photo's windows) through Beam's RunInference; a failing batch's
     members -> rejects, with the error."""
 
-    def __init__(self, model: str, batch_size: int, layout: str = "center") -> None:
+    def __init__(self, model: str, batch_size: int, layout: str = "center", model_copies: int | None = None) -> None:
         super().__init__()
         self._model = model
         self._batch_size = batch_size
         self._layout = layout
+        self._model_copies = model_copies
 
     def expand(self, items: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        handler = KeyedInpainterModelHandler(self._model, self._batch_size, self._layout)
+        handler = KeyedInpainterModelHandler(self._model, self._batch_size, self._layout, self._model_copies)
         results, failed = (
             items
             | "PairWithModelInput" >> beam.Map(lambda item: (item, item.model_input))
@@ -520,7 +522,7 @@ def build(pipeline: beam.Pipeline, settings: Settings,
         reader = ReadRecords(s.geometry, s.layout) if s.input_format == "tfrecord" else ReadPhoto(s.geometry)
         read = paths | "ReadAndValidate" >> beam.ParDo(reader).with_outputs(_REJECT, main="items")
         items, read_rejects = read.items, read[_REJECT]
-    engine = (InpaintWithKeyedHandler(s.model, s.batch_size, s.layout) if s.engine == "keyed"
+    engine = (InpaintWithKeyedHandler(s.model, s.batch_size, s.layout, s.model_copies) if s.engine == "keyed"
               else InpaintWithTfxBsl(s.model, s.batch_size, s.geometry, s.layout))
     outputs, failed = items | "Inpaint" >> engine
     written = outputs | "WriteOutputs" >> beam.ParDo(WriteOutputs(s, progress)).with_outputs(
@@ -566,6 +568,7 @@ def write_summary(_, settings: Settings, totals: dict[str, float]) -> dict[str, 
         "input_format": settings.input_format,
         "engine": settings.engine,
         "batch_size": settings.batch_size,
+        "model_copies": settings.model_copies,
         "writes": list(settings.writes),
         "geometry": settings.geometry.to_dict(),
         "inputs": items + read_rejects,
@@ -720,6 +723,10 @@ def _parser() -> CommandParser:
                         help="Beam's RunInference with this project's handler, or tfx-bsl's on tf.Examples")
     parser.add_argument("--image-format", choices=IMAGE_FORMATS, default="png",
                         help="png (lossless: pixels outside the hole stay exact), or the photo's own format")
+    parser.add_argument("--model-copies", type=int, default=None,
+                        help="copies of the model per worker machine, each in a process of its own that every "
+                             "SDK process there calls (for GPU workers with one SDK process per vCPU); default: "
+                             "one copy in each SDK process, shared by its threads")
     return parser
 
 
@@ -730,6 +737,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
                          f"choose among {','.join(WRITES)}")
     if args.batch_size < 1:
         raise UsageError(COMMAND, f"--batch-size {args.batch_size} is below 1", "give 1 or more")
+    if args.model_copies is not None and args.model_copies < 1:
+        raise UsageError(COMMAND, f"--model-copies {args.model_copies} is below 1", "give 1 or more, or leave it out")
+    if args.model_copies is not None and args.engine != "keyed":
+        raise UsageError(COMMAND, "--model-copies is for the keyed engine",
+                         "drop --engine tfx-bsl, or --model-copies")
     require_export(COMMAND, "--model", args.model)
     input_format = args.input_format or input_format_of(args.input)
     layout = export_hole_layout(args.model)
@@ -745,7 +757,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
                          "drop --engine tfx-bsl: it takes one record per photo")
     return Settings(model=args.model, input=args.input, output=args.output, geometry=load_geometry(args.model),
                     input_format=input_format, writes=writes, batch_size=args.batch_size, engine=args.engine,
-                    image_format=args.image_format, layout=layout, masks=args.masks)
+                    image_format=args.image_format, layout=layout, masks=args.masks,
+                    model_copies=args.model_copies)
 
 
 def checked_inputs(settings: Settings) -> list[str]:

@@ -56,12 +56,12 @@ class LoadedInpainter:
             outputs = self.signature(**inputs)
             return {name: value.numpy() for name, value in outputs.items()}
 
-    def count_load(self) -> None:
-        """Counts the load at its first use, not in load_model: loads happen in DoFn.setup, outside
-        any bundle, where a counter update would be dropped."""
-        if not self.load_counted:
-            self.load_counted = True
-            Metrics.counter(NAMESPACE, MODEL_LOADS).inc()
+    def first_use(self) -> bool:
+        """True at the first call only. Loads are counted at their first use, not in load_model:
+        they happen in DoFn.setup (or in the process that holds a shared copy), outside any bundle,
+        where a counter update would be dropped."""
+        first, self.load_counted = not self.load_counted, True
+        return first
 
 
 def enable_memory_growth() -> None:
@@ -82,13 +82,24 @@ def inference_device() -> tuple[str, str]:
     return gpus[0].name, f"GPU {details.get('device_name', gpus[0].name)}"
 
 
-class InpainterModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedInpainter]):
-    """uint8 (S,S,3) images -> PredictionResult(image, {"inpainted": (S,S,3), "patch": (P,P,3)})."""
+def _count_load(model: LoadedInpainter) -> None:
+    if model.first_use():
+        Metrics.counter(NAMESPACE, MODEL_LOADS).inc()
 
-    def __init__(self, model_path: str, batch_size: int = 64) -> None:
+
+class InpainterModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedInpainter]):
+    """uint8 (S,S,3) images -> PredictionResult(image, {"inpainted": (S,S,3), "patch": (P,P,3)}).
+
+    By default each SDK process loads the model once for its threads. With `model_copies`, a
+    machine holds that many copies in processes of their own, which every SDK process on it calls
+    (RunInference's model sharing): one SDK process per vCPU without a model in each."""
+
+    def __init__(self, model_path: str, batch_size: int = 64, model_copies: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
-        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+        if model_copies is not None and model_copies < 1:
+            raise ValueError(f"model copies must be >= 1, got {model_copies}")
+        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size, model_copies=model_copies)
         self._model_path = model_path
 
     def load_model(self) -> LoadedInpainter:
@@ -101,7 +112,7 @@ class InpainterModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedInp
 
     def run_inference(self, batch: Sequence[np.ndarray], model: LoadedInpainter,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
-        model.count_load()
+        _count_load(model)
         outputs = model(np.stack(batch))
         return [PredictionResult(image, {name: value[i] for name, value in outputs.items()})
                 for i, image in enumerate(batch)]
@@ -117,13 +128,13 @@ class MaskInpainterModelHandler(InpainterModelHandler):
     """`Windows` -> PredictionResult(windows, {"inpainted", "prediction"}), each uint8 of the
     element's images' shape: the mask export, called on `batch_size` windows at a time."""
 
-    def __init__(self, model_path: str, batch_size: int = 64) -> None:
-        super().__init__(model_path, batch_size)
+    def __init__(self, model_path: str, batch_size: int = 64, model_copies: int | None = None) -> None:
+        super().__init__(model_path, batch_size, model_copies)
         self._batch_size = batch_size
 
     def run_inference(self, batch: Sequence[Windows], model: LoadedInpainter,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
-        model.count_load()
+        _count_load(model)
         stacks = [_stacked(windows) for windows in batch]
         images = np.concatenate([images for images, _ in stacks])
         masks = np.concatenate([masks for _, masks in stacks])
@@ -158,9 +169,10 @@ class KeyedInpainterModelHandler(KeyedModelHandler):
     mask-model elements weighs their windows (an element of more than `batch_size` weighs
     `batch_size`: BatchElements would emit an empty batch before it)."""
 
-    def __init__(self, model_path: str, batch_size: int = 64, layout: str = "center") -> None:
+    def __init__(self, model_path: str, batch_size: int = 64, layout: str = "center",
+                 model_copies: int | None = None) -> None:
         handler = MaskInpainterModelHandler if layout == "anywhere" else InpainterModelHandler
-        super().__init__(handler(model_path, batch_size))
+        super().__init__(handler(model_path, batch_size, model_copies))
         self._weigh = (functools.partial(_keyed_windows_weight, limit=batch_size) if layout == "anywhere"
                        else None)
 

@@ -83,16 +83,22 @@ def _transform_names(pipeline: beam.Pipeline) -> set[str]:
 @pytest.mark.parametrize("engine", inpaint.ENGINES)
 def test_inpaint_graph_builds_under_the_makefile_dataflow_options(exported_model, engine):
     # The model must be readable where the job is built (its geometry); the rest stays in the bucket.
+    # tfx-bsl's RunInference has no model sharing across processes: MODEL_COPIES= leaves it out.
+    copies = {"MODEL_COPIES": ""} if engine == "tfx-bsl" else {}
     argv = _make_command("dataflow-inpaint", PROJECT="my-project", BUCKET="my-bucket", REGION="europe-west4",
-                         MODEL=exported_model, GPU="nvidia-tesla-t4", BEAM_ARGS=f"--engine {engine}")
+                         MODEL=exported_model, GPU="nvidia-tesla-t4", BEAM_ARGS=f"--engine {engine}", **copies)
     args, beam_args = inpaint.parse_args(argv)
     settings = inpaint.settings_from(args)
     assert (settings.input_format, settings.output) == ("tfrecord", "gs://my-bucket/inpainted")
+    assert settings.model_copies == (None if engine == "tfx-bsl" else 1)
     options = inpaint.pipeline_options(beam_args)
     _assert_dataflow_options(options)
     assert options.view_as(GoogleCloudOptions).dataflow_service_options == [
         "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"]
-    assert "no_use_multiple_sdk_containers" in options.view_as(DebugOptions).experiments
+    assert options.view_as(WorkerOptions).machine_type == "g2-standard-16"
+    assert options.view_as(DebugOptions).number_of_worker_harness_threads == 16
+    # One SDK process per vCPU (Dataflow's default), sharing the model's copy on the GPU.
+    assert "no_use_multiple_sdk_containers" not in (options.view_as(DebugOptions).experiments or [])
 
     pipeline = _unsubmitted_pipeline(options)
     inpaint.build(pipeline, settings)

@@ -17,7 +17,7 @@ from skimage import data
 
 from model.export import load_inpainter
 from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
-from pipelines import inpaint
+from pipelines import inpaint, model_handler
 from pipelines.full_resolution import place
 from pipelines.options import pipeline_options
 from tfrecords import Record
@@ -292,6 +292,24 @@ def test_the_model_is_loaded_once_per_worker_process(records_dir, exported_model
     assert counters["num_inferences"] == summary["inpainted"] == 8
     assert 1 <= counters["model_loads"] <= 2
     assert counters.get("failed_batches_counter", 0) == 0
+
+
+def test_model_copies_share_one_model_between_worker_processes(records_dir, exported_model, tmp_path):
+    """--model-copies 1: one copy in a process of its own, called by both worker processes (the
+    Dataflow GPU shape's one SDK process per vCPU); the results are the unshared run's."""
+    common = ["--model", exported_model, "--input", os.path.join(records_dir, "eval-*.tfrecord*"), "--batch-size",
+              "2", "--write", "tfrecord", "--runner", "FnApiRunner", "--direct_num_workers", "2",
+              "--direct_running_mode", "multi_processing"]
+    shared = inpaint.run([*common, "--output", str(tmp_path / "shared"), "--model-copies", "1"])
+    alone = inpaint.run([*common, "--output", str(tmp_path / "alone")])
+    _assert_accounted(shared)
+    assert shared["counters"]["model_loads"] == 1 and shared["model_copies"] == 1
+    assert shared["counters"]["num_inferences"] == shared["inpainted"] == 8
+    for region in ("hole", "patch"):
+        assert shared["metrics"][region] == pytest.approx(alone["metrics"][region])
+    handler = model_handler.KeyedInpainterModelHandler(exported_model, 2, model_copies=1)
+    assert handler.share_model_across_processes() and handler.model_copies() == 1
+    assert not model_handler.KeyedInpainterModelHandler(exported_model, 2).share_model_across_processes()
 
 
 # --- the write stage on its own -----------------------------------------------------------------
