@@ -35,7 +35,10 @@ def _with_steps(*options: str):
 
 # name: (what it changes, the model.train options for a step budget)
 VARIANTS = {
-    "measured": ("the default recipe: structural loss, resize-conv decoder, colour jitter", _with_steps()),
+    "measured": ("the default recipe: structural loss, resize-conv decoder, colour jitter, weight average",
+                 _with_steps()),
+    "raw_weights": ("no weight average (ema_momentum 0): the raw weights are evaluated and exported",
+                    _with_steps("--ema-momentum", "0")),
     "pixel_only": ("no VGG feature loss (lambda_feat 0): the pixel loss alone", _with_steps("--lambda-feat", "0")),
     "transpose": ("the paper's transposed-convolution decoder", _with_steps("--upsampling", "transpose")),
     "no_jitter": ("no colour jitter", _with_steps("--color-jitter", "0", "--grayscale-fraction", "0")),

@@ -8,16 +8,16 @@ from typing import Any
 
 # The TF reimplementation trained the structural loss alone for 50 of its 60 epochs.
 PAPER_STRUCTURAL_FRACTION = 50 / 60
-# Fields that fix the networks' shapes: a run resumed from a checkpoint must keep them.
-ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling")
+# Fields that fix the networks' shapes or what a checkpoint holds: a resumed run must keep them.
+ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling", "ema_momentum")
 # What a config.json written before a field existed meant by it: runs trained then restore as they were.
 LEGACY_DEFAULTS = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0,
-                   "select_best": False}
+                   "select_best": False, "ema_momentum": 0.0}
 UPSAMPLING = ("resize", "transpose")
 # The paper's recipe (DESIGN.md section 1): `python -m model.train --recipe paper`. The dataclass defaults
 # are the recipe chosen by measurement on held-out photos (bench/RESULTS.md, bench.quality).
 PAPER_RECIPE = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
-                "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000)}
+                "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0}
 RECIPES = ("measured", "paper")
 
 
@@ -53,6 +53,9 @@ class TrainConfig:
     grayscale_fraction: float = 0.1
     # Export the checkpoint with the best eval-split hole PSNR (kept under checkpoints/best/), not the last.
     select_best: bool = True
+    # Momentum of the moving average of the generator's weights that is evaluated, kept and exported
+    # (model/averaging.py); 0 uses the raw weights, as the paper did.
+    ema_momentum: float = 0.99
     # Intervals in steps; eval_images caps the eval split used by the periodic evaluation.
     log_every: int = 10
     image_every: int = 100
@@ -75,6 +78,8 @@ class TrainConfig:
                      "checkpoint_every", "eval_images", "keep_checkpoints", "shuffle_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ValueError(f"ema_momentum {self.ema_momentum} must be in [0, 1): 0 turns the weight average off")
         if not 0.0 <= self.color_jitter < 1.0 or not 0.0 <= self.grayscale_fraction <= 1.0:
             raise ValueError(f"color_jitter {self.color_jitter} must be in [0, 1) and grayscale_fraction "
                              f"{self.grayscale_fraction} in [0, 1]")

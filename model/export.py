@@ -26,6 +26,7 @@ import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
 from model import config as layout
+from model.averaging import restore_average
 from model.config import TrainConfig
 from model.networks import build_generator, build_mask_generator
 from pipelines.paths import check_filesystem, make_output
@@ -227,6 +228,9 @@ def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, 
     generator = build(geometry, config.bottleneck, config.width, dtype="float32", upsampling=config.upsampling)
     step, trained = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(generator=generator, step=step).restore(chosen).expect_partial().assert_existing_objects_matched()
+    if chosen != best and config.ema_momentum:
+        # A latest checkpoint holds the raw weights and their average; the best one holds the average.
+        restore_average(generator.trainable_variables, chosen)
     tf.train.Checkpoint(step=trained).restore(latest).expect_partial()
     metadata = {"step": int(step), "trained_steps": int(trained), "checkpoint": chosen,
                 "selection": selection_summary(model_dir, int(step), chosen == best),

@@ -20,6 +20,7 @@ and does nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -34,6 +35,7 @@ import tensorflow as tf
 
 from model import config as layout
 from model import losses
+from model.averaging import WeightAverage
 from model.config import ARCHITECTURE_FIELDS, PAPER_RECIPE, RECIPES, TrainConfig
 from model.cpu import cpu_has_amx_bfloat16
 from model.data_checks import check_geometry, check_schema
@@ -183,14 +185,18 @@ class Trainer:
             self.optimizer_d = self._optimizer(config.lr_d, "adam_discriminator")
             self.optimizer_g.build(self.generator.trainable_variables)
             self.optimizer_d.build(self.discriminator.trainable_variables)
+            self.average = (WeightAverage(self.generator.trainable_variables, config.ema_momentum)
+                            if config.ema_momentum else None)
         # Host-side counters, outside the strategy: the step, and the (epoch, batch) of the next batch.
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.data_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
         self.data_batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_batch")
         self.ring = losses.overlap_weights(self.geometry.patch_size, self.geometry.overlap, config.overlap_weight)
+        averaged = {"generator_average": self.average.averages} if self.average else {}
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator, optimizer_g=self.optimizer_g,
-            optimizer_d=self.optimizer_d, step=self.step, data_epoch=self.data_epoch, data_batch=self.data_batch)
+            optimizer_d=self.optimizer_d, step=self.step, data_epoch=self.data_epoch, data_batch=self.data_batch,
+            **averaged)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(model_dir, layout.CHECKPOINTS),
                                                   max_to_keep=config.keep_checkpoints)
         # The generator alone at its best evaluation; best.json beside it holds the step and score, so
@@ -315,7 +321,14 @@ class Trainer:
                 f"The last good checkpoint ({last}) is kept; resume from it with a lower learning rate "
                 f"(--lr-g/--lr-d) or check the data")
         self.step.assign_add(1)
+        if self.average:
+            self.average.update(self.step)
         return values
+
+    def exported_weights(self):
+        """A context with the generator holding the weights the run keeps and exports (the weight
+        average, where there is one)."""
+        return self.average.swapped_in() if self.average else contextlib.nullcontext()
 
     def phase(self, step: int) -> int:
         return 1 if step < self.config.phase_steps[0] else 2
@@ -395,11 +408,13 @@ class Trainer:
                 self._log_scalars(writer, step, values, rate)
             progress.update(step, values["generator"], rate, self.phase(step - 1))
             if step % c.image_every == 0 or step == c.steps:
-                self._log_images(writer, step, eval_data)
+                with self.exported_weights():
+                    self._log_images(writer, step, eval_data)
             if eval_data is not None and (step % c.eval_every == 0 or step == c.steps):
-                last_eval = self.evaluate(eval_data, eval_writer, step)
-                if c.select_best:
-                    self.keep_if_best(last_eval, step)
+                with self.exported_weights():
+                    last_eval = self.evaluate(eval_data, eval_writer, step)
+                    if c.select_best:
+                        self.keep_if_best(last_eval, step)
             if step % c.checkpoint_every == 0 or step == stop:
                 self.manager.save(checkpoint_number=step)
         writer.flush()
@@ -506,6 +521,7 @@ HELP = {
     "color_jitter": "brightness/contrast/saturation jitter: factors in [1-j, 1+j]; 0 turns it off",
     "grayscale_fraction": "fraction of training crops turned grey",
     "strategy": "auto (MirroredStrategy with >1 GPU) | default | mirrored",
+    "ema_momentum": "momentum of the generator's weight average that is evaluated and exported; 0: raw weights",
 }
 
 

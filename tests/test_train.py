@@ -14,7 +14,8 @@ from conftest import build_tiny_records
 from model import vgg_weights
 from model.config import TrainConfig
 from model.data import eval_dataset, jitter_colours, originals, train_dataset
-from model.export import export_hole_layout, inpaint, load_inpainter, main as export_main, read_metadata
+from model.export import (export_hole_layout, inpaint, load_inpainter, main as export_main, read_metadata,
+                          restore_run)
 from model.train import (NonFiniteLossError, Trainer, cpu_has_amx_bfloat16, main, overrides_from_args,
                          resolve_config, _parser)
 from tfrecords.geometry import Geometry, unmask
@@ -281,6 +282,36 @@ def test_export_is_the_best_checkpoint_and_resume_continues_from_the_latest(tiny
     assert read_metadata(latest)["step"] == 6
 
 
+def test_the_weight_average_is_evaluated_kept_and_exported_and_a_resumed_run_keeps_averaging(
+        tiny_records, vgg_npz, tmp_path):
+    config = tiny(vgg_npz, phase_steps=(4, 0), ema_momentum=0.5, eval_every=4)
+    straight = Trainer(config, tiny_records, str(tmp_path / "straight"))
+    summary = straight.run()
+    averages = [a.numpy() for a in straight.average.averages]
+    raw = [v.numpy() for v in straight.generator.trainable_variables]
+    assert any(not np.allclose(a, r) for a, r in zip(averages, raw))
+
+    # The evaluation logged at step 4 is the average's, and so is the export (the best, at step 4).
+    eval_data = eval_dataset(tiny_records, straight.geometry, 4, 4)
+    with straight.exported_weights():
+        assert straight.evaluate(eval_data)["hole"] == pytest.approx(summary["eval"]["hole"])
+    assert straight.evaluate(eval_data)["hole"] != pytest.approx(summary["eval"]["hole"])
+    for checkpoint in ("best", "latest"):
+        generator, _, metadata = restore_run(str(tmp_path / "straight"), checkpoint)
+        assert metadata["step"] == 4
+        for restored, average in zip(generator.trainable_variables, averages):
+            np.testing.assert_allclose(restored.numpy(), average, rtol=1e-6)
+
+    interrupted = str(tmp_path / "interrupted")
+    Trainer(config, tiny_records, interrupted).run(until_step=2)
+    resumed = Trainer(config, tiny_records, interrupted)
+    resumed.run()
+    for a, b in zip(averages, resumed.average.averages):
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="ema_momentum=0.5"):
+        resolve_config(interrupted, {"ema_momentum": 0.9})
+
+
 def test_progress_is_a_plain_line_at_most_every_interval_where_output_is_not_a_terminal():
     import io
     from model.train import Progress
@@ -396,7 +427,8 @@ def test_a_few_steps_on_holes_anywhere_lower_the_loss_and_export_the_mask_model(
     originals_ = eval_batch["original"].numpy()
     served = serve(images=tf.constant(originals_), masks=tf.constant(np.where(mask, 255, 0).astype(np.uint8)))
     np.testing.assert_array_equal(served["inpainted"].numpy()[~mask], originals_[~mask])
-    expected = trainer._predict(eval_batch["masked"], eval_batch["mask"])["inpainted"].numpy()
+    with trainer.exported_weights():  # the export is the weight average
+        expected = trainer._predict(eval_batch["masked"], eval_batch["mask"])["inpainted"].numpy()
     assert np.abs(served["inpainted"].numpy().astype(int) - expected.astype(int)).max() <= 1
     assert structural() < 0.85 * before  # last: training=True moves BatchNorm's statistics
 
