@@ -3,7 +3,8 @@
 Beam's stock TensorFlow handler loads through `tf.keras.models.load_model`, which Keras 3 refuses
 for a SavedModel directory (and it imports tensorflow_hub); these use `tf.saved_model.load` and
 call the `serving_default` signature. RunInference keeps its batching, its model sharing (one load
-per worker process, shared by the process's threads) and its metrics.
+per worker process, shared by the process's threads; or `model_copies` per machine, shared by its
+processes) and its metrics.
 
 The centre-hole export takes one image per element. The mask export takes one window, or a stack of
 a photo's K windows, per element (images and masks): a batch weighs its windows, and the handler
@@ -60,7 +61,8 @@ class LoadedInpainter:
         """True at the first call only. Loads are counted at their first use, not in load_model:
         they happen in DoFn.setup (or in the process that holds a shared copy), outside any bundle,
         where a counter update would be dropped."""
-        first, self.load_counted = not self.load_counted, True
+        with self.turn:
+            first, self.load_counted = not self.load_counted, True
         return first
 
 

@@ -96,6 +96,10 @@ CASES: dict[str, Case] = {
     "preprocess-masks-folder-without-masks": (
         ["pipelines.preprocess", "--input", "{t}/photos", "--output", "{t}/out", "--masks", "{t}/empty"],
         ["--masks {t}/empty matches no image files"]),
+    "inpaint-model-copies-below-one": (
+        ["pipelines.inpaint", "--model", "{t}/export", "--input", "{t}/records/eval-*", "--output", "{t}/out",
+         "--model-copies", "0"],
+        ["inpaint: --model-copies 0 is below 1", "give 1 or more, or leave it out"]),
     "inpaint-model-not-an-export": (
         ["pipelines.inpaint", "--model", "{t}/photos", "--input", "{t}/records/eval-*", "--output", "{t}/out"],
         ["inpaint: --model {t}/photos is not an export (no saved_model.pb or inpainting.json in it)",
