@@ -22,6 +22,11 @@ SSIM_WINDOW = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
+def psnr(mse: float) -> float:
+    """PSNR in dB (peak 255) of a mean squared error on [0, 1] pixels, capped at `MAX_PSNR_DB`."""
+    return MAX_PSNR_DB if mse == 0 else float(min(MAX_PSNR_DB, 10.0 * np.log10(1.0 / mse)))
+
+
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """Mean SSIM of two float (H,W,C) images: `skimage.metrics.structural_similarity(a, b,
     channel_axis=-1, data_range=data_range)`, with every channel filtered in one call."""
@@ -72,10 +77,9 @@ def _box_metrics(a: np.ndarray, b: np.ndarray, similarity: np.ndarray, box: Box)
     top, left, bottom, right = box
     diff = (a[top:bottom, left:right] - b[top:bottom, left:right]) / 255.0
     mse = float(np.mean(diff**2))
-    psnr = MAX_PSNR_DB if mse == 0 else min(MAX_PSNR_DB, 10.0 * np.log10(1.0 / mse))
     pad = (SSIM_WINDOW - 1) // 2
     inside = similarity[top + pad:bottom - pad, left + pad:right - pad]
-    return {"psnr": float(psnr), "ssim": float(inside.mean(dtype=np.float64)),
+    return {"psnr": psnr(mse), "ssim": float(inside.mean(dtype=np.float64)),
             "l1": float(np.mean(np.abs(diff))), "l2": mse}
 
 
@@ -103,10 +107,9 @@ def masked_metrics(predicted: np.ndarray, truth: np.ndarray, mask: np.ndarray) -
     a, b = predicted.astype(np.float64), truth.astype(np.float64)
     diff = (a[hole] - b[hole]) / 255.0
     mse = float(np.mean(diff**2))
-    psnr = MAX_PSNR_DB if mse == 0 else min(MAX_PSNR_DB, 10.0 * np.log10(1.0 / mse))
     pad = (SSIM_WINDOW - 1) // 2
     inner = np.zeros_like(hole)
     inner[pad:-pad, pad:-pad] = True
     where = hole & inner if (hole & inner).any() else hole
-    return {"psnr": float(psnr), "ssim": float(ssim_map(a, b)[where].mean(dtype=np.float64)),
+    return {"psnr": psnr(mse), "ssim": float(ssim_map(a, b)[where].mean(dtype=np.float64)),
             "l1": float(np.mean(np.abs(diff))), "l2": mse}
