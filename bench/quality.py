@@ -41,6 +41,9 @@ VARIANTS = {
                     _with_steps("--ema-momentum", "0")),
     "pixel_only": ("no VGG feature loss (lambda_feat 0): the pixel loss alone", _with_steps("--lambda-feat", "0")),
     "transpose": ("the paper's transposed-convolution decoder", _with_steps("--upsampling", "transpose")),
+    "bilinear": ("bilinear, not nearest, upsampling before each decoder convolution",
+                 _with_steps("--upsampling", "bilinear")),
+    "cosine": ("learning rates decayed along a half cosine to 0 over the run", _with_steps("--lr-schedule", "cosine")),
     "no_jitter": ("no colour jitter", _with_steps("--color-jitter", "0", "--grayscale-fraction", "0")),
     "feature_0.1": ("feature-loss weight 0.1", _with_steps("--lambda-feat", "0.1")),
     "adversarial": ("the paper's schedule: the last 1/6 of the steps joint with the adversarial loss "

@@ -12,12 +12,14 @@ PAPER_STRUCTURAL_FRACTION = 50 / 60
 ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling", "ema_momentum")
 # What a config.json written before a field existed meant by it: runs trained then restore as they were.
 LEGACY_DEFAULTS = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0,
-                   "select_best": False, "ema_momentum": 0.0}
-UPSAMPLING = ("resize", "transpose")
+                   "select_best": False, "ema_momentum": 0.0, "lr_schedule": "constant"}
+UPSAMPLING = ("resize", "bilinear", "transpose")
+LR_SCHEDULES = ("constant", "cosine")
 # The paper's recipe (DESIGN.md section 1): `python -m model.train --recipe paper`. The dataclass defaults
 # are the recipe chosen by measurement on held-out photos (bench/RESULTS.md, bench.quality).
 PAPER_RECIPE = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
-                "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0}
+                "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0,
+                "lr_schedule": "constant"}
 RECIPES = ("measured", "paper")
 
 
@@ -34,6 +36,9 @@ class TrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-5
     beta1: float = 0.5
+    # "constant", or "cosine": each network's rate falls along a half cosine to 0 over its updates
+    # (G over all steps, D over the joint phase's).
+    lr_schedule: str = "constant"
     # Losses: G = lambda_rec * (pixel + lambda_feat * feature) + lambda_adv * adversarial.
     # 0.999 / 0.001 is the context encoder's; the TF reimplementation used 1 / 0.1.
     lambda_rec: float = 0.999
@@ -84,7 +89,8 @@ class TrainConfig:
             raise ValueError(f"color_jitter {self.color_jitter} must be in [0, 1) and grayscale_fraction "
                              f"{self.grayscale_fraction} in [0, 1]")
         for name, allowed in (("mixed_precision", ("auto", "on", "bfloat16", "off")), ("jit_compile", ("auto", "on", "off")),
-                              ("strategy", ("auto", "default", "mirrored")), ("upsampling", UPSAMPLING)):
+                              ("strategy", ("auto", "default", "mirrored")), ("upsampling", UPSAMPLING),
+                              ("lr_schedule", LR_SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 

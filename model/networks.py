@@ -6,8 +6,8 @@ mask-channel generator that fills holes of any shape.
     4 x 4 x 8w
       | bottleneck: Conv 4x4 valid -> 1 x 1 x C, BatchNorm, LeakyReLU 0.2
       | decoder: ConvTranspose 4x4 valid -> 4 x 4 x 8w, then x2 -> 4w, 2w, w (BatchNorm, ReLU),
-      |          then x2 -> 3, tanh; each x2 is nearest-neighbour upsampling + Conv 3x3 ("resize")
-      |          or, as in the paper, ConvTranspose 4x4 stride 2 ("transpose")
+      |          then x2 -> 3, tanh; each x2 is nearest-neighbour ("resize") or bilinear ("bilinear")
+      |          upsampling + Conv 3x3, or, as in the paper, ConvTranspose 4x4 stride 2 ("transpose")
     predicted centre patch P x P x 3 in [-1, 1] (context encoder), or
     predicted crop S x S x 3 in [-1, 1] (mask generator: one more x2 stage, 8w, 8w, 4w, 2w, w at S=128)
 
@@ -82,14 +82,19 @@ def discriminator_widths(width: int, layers: int) -> list[int]:
     return [width * min(2 ** i, MAX_WIDTH_FACTOR) for i in range(layers)]
 
 
+RESIZE_INTERPOLATION = {"resize": "nearest", "bilinear": "bilinear"}
+
+
 def _upsample(x, filters: int, upsampling: str, name: str, dtype, use_bias: bool = False):
-    """Doubles the side: nearest x2 then Conv 3x3 ("resize"), or ConvTranspose 4x4 stride 2 ("transpose")."""
+    """Doubles the side: nearest ("resize") or bilinear ("bilinear") x2 then Conv 3x3, or ConvTranspose
+    4x4 stride 2 ("transpose")."""
     if upsampling == "transpose":
         return keras.layers.Conv2DTranspose(filters, KERNEL, strides=2, padding="same", use_bias=use_bias,
                                             kernel_initializer=_init(), name=name, dtype=dtype)(x)
-    if upsampling != "resize":
-        raise ValueError(f"upsampling {upsampling!r} is not 'resize' or 'transpose'")
-    x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_upsample", dtype=dtype)(x)
+    if upsampling not in RESIZE_INTERPOLATION:
+        raise ValueError(f"upsampling {upsampling!r} is not one of {(*RESIZE_INTERPOLATION, 'transpose')}")
+    x = keras.layers.UpSampling2D(2, interpolation=RESIZE_INTERPOLATION[upsampling], name=f"{name}_upsample",
+                                  dtype=dtype)(x)
     return keras.layers.Conv2D(filters, 3, padding="same", use_bias=use_bias, kernel_initializer=_init(),
                                name=name, dtype=dtype)(x)
 

@@ -181,8 +181,8 @@ class Trainer:
             self.discriminator = build_discriminator(self.geometry, config.width, dtype=policy,
                                                      side=self.geometry.image_size if anywhere else None)
             self.vgg = build_vgg_features(self.vgg_weights.arrays, dtype=policy)
-            self.optimizer_g = self._optimizer(config.lr_g, "adam_generator")
-            self.optimizer_d = self._optimizer(config.lr_d, "adam_discriminator")
+            self.optimizer_g = self._optimizer(config.lr_g, config.steps, "adam_generator")
+            self.optimizer_d = self._optimizer(config.lr_d, config.phase_steps[1], "adam_discriminator")
             self.optimizer_g.build(self.generator.trainable_variables)
             self.optimizer_d.build(self.discriminator.trainable_variables)
             self.average = (WeightAverage(self.generator.trainable_variables, config.ema_momentum)
@@ -215,7 +215,11 @@ class Trainer:
         else:
             self._predict = tf.function(lambda images: inpaint(self.generator, images, self.geometry))
 
-    def _optimizer(self, learning_rate: float, name: str) -> keras.optimizers.Optimizer:
+    def _optimizer(self, learning_rate: float, updates: int, name: str) -> keras.optimizers.Optimizer:
+        """Adam at `learning_rate`, decayed over the network's `updates` by the config's schedule (the
+        schedule reads the optimizer's own update count, which the checkpoint keeps)."""
+        if self.config.lr_schedule == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(updates, 1))
         adam = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta1, name=name)
         # Dynamic loss scaling keeps float16 gradients from underflowing.
         return keras.optimizers.LossScaleOptimizer(adam, name=f"{name}_scaled") if self.hardware.loss_scaling else adam
@@ -517,11 +521,12 @@ HELP = {
     "vgg_weights": "imagenet | random | PATH (.npz, Keras notop .h5, Caffe vgg16.npy)",
     "eval_images": "eval-split images used by the periodic evaluation",
     "mixed_precision": "auto (float16 on GPUs, bfloat16 on CPUs with AMX) | on (float16) | bfloat16 | off", "jit_compile": "XLA: auto (GPU only) | on | off",
-    "upsampling": "decoder upsampling: resize (nearest x2 + conv 3x3) | transpose (the paper's)",
+    "upsampling": "decoder upsampling: resize (nearest x2 + conv 3x3) | bilinear (bilinear x2 + conv 3x3) | transpose (the paper's)",
     "color_jitter": "brightness/contrast/saturation jitter: factors in [1-j, 1+j]; 0 turns it off",
     "grayscale_fraction": "fraction of training crops turned grey",
     "strategy": "auto (MirroredStrategy with >1 GPU) | default | mirrored",
     "ema_momentum": "momentum of the generator's weight average that is evaluated and exported; 0: raw weights",
+    "lr_schedule": "constant | cosine (each network's learning rate falls to 0 over its updates)",
 }
 
 

@@ -77,7 +77,20 @@ def test_resize_upsampling_decoder_has_no_strided_transposed_convolution():
     out = g(tf.random.uniform([2, 128, 128, 3], -1, 1), training=False)
     assert out.shape == (2, 64, 64, 3)
     with pytest.raises(ValueError, match="upsampling"):
-        build_generator(Geometry(), bottleneck=16, width=8, upsampling="bilinear")
+        build_generator(Geometry(), bottleneck=16, width=8, upsampling="bicubic")
+
+
+def test_bilinear_upsampling_decoder_interpolates_before_each_convolution():
+    g = build_generator(Geometry(), bottleneck=16, width=8, upsampling="bilinear")
+    upsamplers = [layer for layer in g.layers if isinstance(layer, keras.layers.UpSampling2D)]
+    assert [layer.name for layer in upsamplers] == [f"decoder_deconv{i}_upsample" for i in (2, 3, 4)] + [
+        "decoder_rgb_upsample"]
+    assert {layer.interpolation for layer in upsamplers} == {"bilinear"}
+    # A smooth ramp stays a ramp through bilinear x2 (nearest would repeat each value twice).
+    ramp = tf.reshape(tf.range(4, dtype=tf.float32), [1, 1, 4, 1]) * tf.ones([1, 4, 1, 1])
+    row = upsamplers[0](ramp).numpy()[0, 0, :, 0]
+    assert len(set(np.round(row, 4))) == len(row) and np.all(np.diff(row) >= 0)
+    assert g(tf.random.uniform([2, 128, 128, 3], -1, 1), training=False).shape == (2, 64, 64, 3)
 
 
 def test_mask_generator_takes_the_mask_as_a_fourth_channel_and_predicts_the_whole_crop():

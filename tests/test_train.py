@@ -312,6 +312,23 @@ def test_the_weight_average_is_evaluated_kept_and_exported_and_a_resumed_run_kee
         resolve_config(interrupted, {"ema_momentum": 0.9})
 
 
+def test_the_cosine_schedule_decays_each_networks_rate_over_its_updates_and_resumes_where_it_was(
+        tiny_records, vgg_npz, tmp_path):
+    config = tiny(vgg_npz, phase_steps=(4, 2), lr_schedule="cosine")
+    model_dir = str(tmp_path / "run")
+    Trainer(config, tiny_records, model_dir).run(until_step=3)
+    resumed = Trainer(config, tiny_records, model_dir)
+    assert resumed.restore() == 3
+    # G decays over all 6 steps (3 done: half way down the cosine); D over the 2 joint steps (none yet).
+    assert float(resumed.optimizer_g.learning_rate) == pytest.approx(1e-3 * (1 + np.cos(np.pi * 3 / 6)) / 2)
+    assert float(resumed.optimizer_d.learning_rate) == pytest.approx(1e-4)
+    resumed.run()
+    assert float(resumed.optimizer_g.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert float(resumed.optimizer_d.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert TrainConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "lr_schedule"}).lr_schedule == \
+        "constant"
+
+
 def test_progress_is_a_plain_line_at_most_every_interval_where_output_is_not_a_terminal():
     import io
     from model.train import Progress
