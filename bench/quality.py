@@ -44,6 +44,7 @@ VARIANTS = {
     "bilinear": ("bilinear, not nearest, upsampling before each decoder convolution",
                  _with_steps("--upsampling", "bilinear")),
     "cosine": ("learning rates decayed along a half cosine to 0 over the run", _with_steps("--lr-schedule", "cosine")),
+    "pixel_l1": ("the pixel term as absolute, not squared, error", _with_steps("--pixel-loss", "l1")),
     "no_jitter": ("no colour jitter", _with_steps("--color-jitter", "0", "--grayscale-fraction", "0")),
     "feature_0.1": ("feature-loss weight 0.1", _with_steps("--lambda-feat", "0.1")),
     "adversarial": ("the paper's schedule: the last 1/6 of the steps joint with the adversarial loss "

@@ -12,14 +12,16 @@ PAPER_STRUCTURAL_FRACTION = 50 / 60
 ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling", "ema_momentum")
 # What a config.json written before a field existed meant by it: runs trained then restore as they were.
 LEGACY_DEFAULTS = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0,
-                   "select_best": False, "ema_momentum": 0.0, "lr_schedule": "constant"}
+                   "select_best": False, "ema_momentum": 0.0, "lr_schedule": "constant",
+                   "pixel_loss": "mse"}
 UPSAMPLING = ("resize", "bilinear", "transpose")
 LR_SCHEDULES = ("constant", "cosine")
+PIXEL_LOSSES = ("mse", "l1")
 # The paper's recipe (DESIGN.md section 1): `python -m model.train --recipe paper`. The dataclass defaults
 # are the recipe chosen by measurement on held-out photos (bench/RESULTS.md, bench.quality).
 PAPER_RECIPE = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
                 "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0,
-                "lr_schedule": "constant"}
+                "lr_schedule": "constant", "pixel_loss": "mse"}
 RECIPES = ("measured", "paper")
 
 
@@ -45,6 +47,8 @@ class TrainConfig:
     lambda_adv: float = 0.001
     lambda_feat: float = 1.0
     overlap_weight: float = 10.0
+    # The pixel term's error: squared ("mse", the structural loss's) or absolute ("l1").
+    pixel_loss: str = "mse"
     # Schedule: (structural-only steps, joint adversarial steps).
     phase_steps: tuple[int, int] = (6000, 0)
     # VGG16 weights for the feature loss: "imagenet", "random", or a path (.npz, Keras .h5, Caffe .npy).
@@ -90,7 +94,7 @@ class TrainConfig:
                              f"{self.grayscale_fraction} in [0, 1]")
         for name, allowed in (("mixed_precision", ("auto", "on", "bfloat16", "off")), ("jit_compile", ("auto", "on", "off")),
                               ("strategy", ("auto", "default", "mirrored")), ("upsampling", UPSAMPLING),
-                              ("lr_schedule", LR_SCHEDULES)):
+                              ("lr_schedule", LR_SCHEDULES), ("pixel_loss", PIXEL_LOSSES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from model.config import PIXEL_LOSSES
 from model.vgg import vgg_features
 
 
@@ -20,10 +21,18 @@ def overlap_weights(patch_size: int, overlap: int, overlap_weight: float) -> tf.
     return (ring + (1.0 - ring) * overlap_weight)[:, :, None]
 
 
-def pixel_loss(predicted: tf.Tensor, truth: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-    """Ring-weighted mean squared error over the patch (the context encoder's reconstruction loss)."""
-    error = tf.square(tf.cast(predicted, tf.float32) - tf.cast(truth, tf.float32)) * weights
-    return tf.reduce_mean(error)
+def _pixel_errors(predicted: tf.Tensor, truth: tf.Tensor, norm: str) -> tf.Tensor:
+    """Per-pixel errors: squared ("mse", the context encoder's) or absolute ("l1")."""
+    difference = tf.cast(predicted, tf.float32) - tf.cast(truth, tf.float32)
+    if norm not in PIXEL_LOSSES:
+        raise ValueError(f"pixel loss norm {norm!r} is not one of {PIXEL_LOSSES}")
+    return tf.square(difference) if norm == "mse" else tf.abs(difference)
+
+
+def pixel_loss(predicted: tf.Tensor, truth: tf.Tensor, weights: tf.Tensor, norm: str = "mse") -> tf.Tensor:
+    """Ring-weighted mean squared (or, with norm "l1", absolute) error over the patch (the context
+    encoder's reconstruction loss)."""
+    return tf.reduce_mean(_pixel_errors(predicted, truth, norm) * weights)
 
 
 def hole_region(mask: tf.Tensor, overlap: int) -> tf.Tensor:
@@ -33,15 +42,15 @@ def hole_region(mask: tf.Tensor, overlap: int) -> tf.Tensor:
 
 
 def hole_pixel_loss(predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor, overlap: int,
-                    overlap_weight: float) -> tf.Tensor:
+                    overlap_weight: float, norm: str = "mse") -> tf.Tensor:
     """The reconstruction loss of holes of any shape: squared errors over each hole's region
     (`hole_region`), weighted 1 in the hole and `overlap_weight` on the ring the region shares with
     the context, summed over the batch and divided by (region pixels x 3). For the centre mask the
-    region is the patch, and this is `pixel_loss` of the patch."""
+    region is the patch, and this is `pixel_loss` of the patch (with the same `norm`)."""
     hole = tf.cast(mask, tf.float32)
     region = hole_region(mask, overlap)
     weights = hole + (region - hole) * overlap_weight
-    error = tf.square(tf.cast(predicted, tf.float32) - tf.cast(truth, tf.float32)) * weights
+    error = _pixel_errors(predicted, truth, norm) * weights
     return tf.reduce_sum(error) / (3.0 * tf.maximum(tf.reduce_sum(region), 1.0))
 
 

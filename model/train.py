@@ -229,10 +229,11 @@ class Trainer:
     def _structural(self, predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """The structural loss of the centre patch, or (with the crops' `mask`) of each crop's hole."""
         if mask is None:
-            pixel = losses.pixel_loss(predicted, truth, self.ring)
+            pixel = losses.pixel_loss(predicted, truth, self.ring, self.config.pixel_loss)
             feature = losses.feature_loss(self.vgg, predicted, truth)
         else:
-            pixel = losses.hole_pixel_loss(predicted, truth, mask, self.geometry.overlap, self.config.overlap_weight)
+            pixel = losses.hole_pixel_loss(predicted, truth, mask, self.geometry.overlap, self.config.overlap_weight,
+                                           self.config.pixel_loss)
             feature = losses.hole_feature_loss(self.vgg, predicted, truth, mask)
         return {"pixel": pixel, "feature": feature,
                 "structural": losses.structural_loss(pixel, feature, self.config.lambda_feat)}
@@ -518,6 +519,7 @@ HELP = {
     "lambda_adv": "weight of the adversarial loss in phase 2 (CE 0.001, TF reimplementation 0.1)",
     "lambda_feat": "weight of the VGG16 feature loss inside the structural loss",
     "overlap_weight": "pixel-loss weight of the overlap ring",
+    "pixel_loss": "mse (the structural loss's squared error) | l1 (absolute error)",
     "vgg_weights": "imagenet | random | PATH (.npz, Keras notop .h5, Caffe vgg16.npy)",
     "eval_images": "eval-split images used by the periodic evaluation",
     "mixed_precision": "auto (float16 on GPUs, bfloat16 on CPUs with AMX) | on (float16) | bfloat16 | off", "jit_compile": "XLA: auto (GPU only) | on | off",

@@ -95,6 +95,29 @@ def test_hole_pixel_loss_on_the_centre_mask_is_the_patch_pixel_loss():
         float(expected), rel=1e-5)
 
 
+def test_the_l1_pixel_loss_is_the_weighted_mean_absolute_error_for_the_patch_and_any_mask():
+    from tfrecords.geometry import Geometry
+
+    geometry = Geometry()
+    rng = np.random.default_rng(0)
+    predicted = tf.constant(rng.uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32))
+    truth = tf.constant(rng.uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32))
+    top, left, bottom, right = geometry.patch_box
+    patch_p, patch_t = predicted[:, top:bottom, left:right], truth[:, top:bottom, left:right]
+    ring = losses.overlap_weights(geometry.patch_size, geometry.overlap, 10.0)
+    expected = np.mean(np.abs(patch_p.numpy() - patch_t.numpy()) * ring.numpy())
+    assert float(losses.pixel_loss(patch_p, patch_t, ring, "l1")) == pytest.approx(expected, rel=1e-5)
+    mask = tf.repeat(_centre_mask(geometry), 2, axis=0)
+    assert float(losses.hole_pixel_loss(predicted, truth, mask, geometry.overlap, 10.0, "l1")) == pytest.approx(
+        expected, rel=1e-5)
+    # Half the error, half the loss (the squared one would be a quarter).
+    half = (predicted + truth) / 2
+    assert float(losses.hole_pixel_loss(half, truth, mask, geometry.overlap, 10.0, "l1")) == pytest.approx(
+        expected / 2, rel=1e-5)
+    with pytest.raises(ValueError, match="norm"):
+        losses.pixel_loss(patch_p, patch_t, ring, "l2")
+
+
 def test_hole_pixel_loss_weights_the_ring_of_any_mask_and_ignores_the_context():
     mask = np.zeros((1, 32, 32, 1), bool)
     mask[0, 10:14, 5:25] = True  # a 4 x 20 bar: with overlap 2 its region is 8 x 24
