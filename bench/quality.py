@@ -11,7 +11,8 @@ its export (the best eval-split checkpoint) and its last checkpoint, so a compar
 steps" is there too. A run's scores are kept in its `bench.json`: a rerun with more variants or
 seeds trains and scores only what is missing. The classical baselines are scored once on the same
 split. The table gives each variant's mean over the seeds and its difference to the first variant,
-seed by seed.
+seed by seed. `fills.png` beside them shows 8 crops of that split filled by each variant's export
+(the first seed's), between the masked input and the truth.
 
 A variant `VARIANT@NAME` trains on the records of `--train-data NAME=DIR` instead (another crop
 count or scale range of the same photos, preprocessed with the same split fractions so the photos
@@ -183,7 +184,46 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "baselines": {n: row(reference["methods"], n) for n in BASELINE_METHODS.split(",")}}
     with open(os.path.join(args.output, "quality.json"), "w") as f:
         json.dump(summary, f, indent=2)
+    picture = os.path.join(args.output, "fills.png")
+    fills_picture({f"{v}, seed {seeds[0]}": os.path.join(args.output, f"{v}-seed{seeds[0]}", "export")
+                   for v in variants if seeds[0] in results[v]}, args.data, args.split, picture)
+    print(f"\nfills of {PICTURE_CROPS} {args.split} crops, one row per variant (seed {seeds[0]}'s export): {picture}")
     return summary
+
+
+PICTURE_CROPS = 8
+PICTURE_POOL = 2048  # the picture's crops are spread over the split's first records
+
+
+def fills_picture(exports: dict[str, str], data: str, split: str, path: str, crops: int = PICTURE_CROPS) -> None:
+    """One PNG: a row of `crops` crops spread over the split (the masked input), then each export's
+    fill of them, then the truth; each row labelled."""
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image, ImageDraw
+
+    from model.data import layout_from_manifest
+    from model.evaluate import ANYWHERE, read_eval_images
+    from model.export import load_geometry, load_inpainter
+
+    geometry = load_geometry(next(iter(exports.values())))
+    layout = layout_from_manifest(data)
+    batch = next(read_eval_images(data, split, geometry, PICTURE_POOL, PICTURE_POOL, layout))
+    chosen = np.linspace(0, len(batch.keys) - 1, crops).astype(int)
+    masked, masks = batch.masked[chosen], batch.masks[chosen]
+    rows = {"masked input": masked}
+    for label, export in exports.items():
+        inpainter, _ = load_inpainter(export)
+        inputs = {"images": tf.constant(masked), **({"masks": tf.constant(masks)} if layout == ANYWHERE else {})}
+        rows[label] = inpainter(**inputs)["inpainted"].numpy()
+    rows["truth"] = batch.originals[chosen]
+    side, band = geometry.image_size, 14
+    sheet = Image.new("RGB", (crops * side, len(rows) * (side + band)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (label, images) in enumerate(rows.items()):
+        draw.text((2, r * (side + band) + 1), label, fill="black")
+        sheet.paste(Image.fromarray(np.concatenate(list(images), axis=1)), (0, r * (side + band) + band))
+    sheet.save(path)
 
 
 if __name__ == "__main__":
