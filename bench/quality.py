@@ -198,6 +198,7 @@ PICTURE_POOL = 2048  # the picture's crops are spread over the split's first rec
 def fills_picture(exports: dict[str, str], data: str, split: str, path: str, crops: int = PICTURE_CROPS) -> None:
     """One PNG: a row of `crops` crops spread over the split (the masked input), then each export's
     fill of them, then the truth; each row labelled."""
+    # Imported here: the bench's own process needs TensorFlow for the picture only.
     import numpy as np
     import tensorflow as tf
     from PIL import Image, ImageDraw

@@ -43,9 +43,9 @@ def hole_region(mask: tf.Tensor, overlap: int) -> tf.Tensor:
 
 def hole_pixel_loss(predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor, overlap: int,
                     overlap_weight: float, norm: str = "mse") -> tf.Tensor:
-    """The reconstruction loss of holes of any shape: squared errors over each hole's region
-    (`hole_region`), weighted 1 in the hole and `overlap_weight` on the ring the region shares with
-    the context, summed over the batch and divided by (region pixels x 3). For the centre mask the
+    """The reconstruction loss of holes of any shape: squared (or, norm "l1", absolute) errors over
+    each hole's region (`hole_region`), weighted 1 in the hole and `overlap_weight` on the ring the
+    region shares with the context, summed over the batch and divided by (region pixels x 3). For the centre mask the
     region is the patch, and this is `pixel_loss` of the patch (with the same `norm`)."""
     hole = tf.cast(mask, tf.float32)
     region = hole_region(mask, overlap)
