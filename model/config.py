@@ -13,7 +13,7 @@ ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling", "ema_momentum")
 # What a config.json written before a field existed meant by it: runs trained then restore as they were.
 LEGACY_DEFAULTS = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0,
                    "select_best": False, "ema_momentum": 0.0, "lr_schedule": "constant",
-                   "pixel_loss": "mse"}
+                   "pixel_loss": "mse", "quarter_turns": False}
 UPSAMPLING = ("resize", "bilinear", "transpose")
 LR_SCHEDULES = ("constant", "cosine")
 PIXEL_LOSSES = ("mse", "l1")
@@ -21,7 +21,7 @@ PIXEL_LOSSES = ("mse", "l1")
 # are the recipe chosen by measurement on held-out photos (bench/RESULTS.md, bench.quality).
 PAPER_RECIPE = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
                 "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0,
-                "lr_schedule": "constant", "pixel_loss": "mse"}
+                "lr_schedule": "constant", "pixel_loss": "mse", "quarter_turns": False}
 RECIPES = ("measured", "paper")
 
 
@@ -53,11 +53,13 @@ class TrainConfig:
     phase_steps: tuple[int, int] = (6000, 0)
     # VGG16 weights for the feature loss: "imagenet", "random", or a path (.npz, Keras .h5, Caffe .npy).
     vgg_weights: str = "imagenet"
-    # Input pipeline: horizontal flips, and colour jitter, the same on the input and its truth:
+    # Input pipeline: horizontal flips, random quarter turns (with the flips: the square's 8
+    # symmetries), and colour jitter, the same on the input and its truth:
     # brightness, contrast and saturation each scaled by a factor in [1 - j, 1 + j], and a
     # `grayscale_fraction` of the crops turned grey.
     shuffle_buffer: int = 2048
     flip: bool = True
+    quarter_turns: bool = False
     color_jitter: float = 0.2
     grayscale_fraction: float = 0.1
     # Export the checkpoint with the best eval-split hole PSNR (kept under checkpoints/best/), not the last.

@@ -2,9 +2,9 @@
 
 Training batches are deterministic functions of (seed, epoch, batch index): each epoch shuffles
 the file order and blocks of records with stateless seeds of its own and draws flips and colour
-jitter the same way. Augmentations act on the whole crop (the masked input and its true patch put
+jitter (and, as an option, quarter turns) the same way. Augmentations act on the whole crop (the masked input and its true patch put
 back together, or the record's true crop where holes are anywhere), which is then masked again, so
-input and truth always agree; a flip mirrors the crop and its mask together. Every batch carries
+input and truth always agree; a flip or a turn moves the crop and its mask together. Every batch carries
 its (epoch, batch) position, so a resumed run rebuilds the stream from where it stopped without
 saving the shuffle buffer in the checkpoint.
 
@@ -73,6 +73,13 @@ def flip_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.where(flip, images[:, :, ::-1], images)
 
 
+def turn_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Turns each square crop by its own random multiple of 90 degrees (uniform over the four)."""
+    turns = tf.random.stateless_uniform([tf.shape(images)[0]], seed, 0, 4, tf.int32)
+    turned = tf.stack([tf.image.rot90(images, k) for k in range(4)], axis=1)  # (N,4,S,S,C)
+    return tf.gather(turned, turns, axis=1, batch_dims=1)
+
+
 def jitter_colours(images: tf.Tensor, seed: tf.Tensor, strength: float, grayscale_fraction: float) -> tf.Tensor:
     """Per crop: brightness, contrast and saturation each scaled by a factor in [1 - strength,
     1 + strength], then a `grayscale_fraction` of the crops made grey. uint8 in, uint8 out."""
@@ -95,7 +102,8 @@ def jitter_colours(images: tf.Tensor, seed: tf.Tensor, strength: float, grayscal
 
 def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int, shuffle_buffer: int,
                   flip: bool = True, start: tuple[int, int] = (0, 0), color_jitter: float = 0.0,
-                  grayscale_fraction: float = 0.0, layout: str = "center") -> tf.data.Dataset:
+                  grayscale_fraction: float = 0.0, layout: str = "center",
+                  quarter_turns: bool = False) -> tf.data.Dataset:
     """Endless batches {masked, patch (uint8), epoch, batch (int64)} (layout "center"), or {masked,
     mask, original, epoch, batch} (layout "anywhere"), starting after position `start`.
 
@@ -122,9 +130,16 @@ def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int,
         skip = tf.where(tf.equal(epoch, start_epoch), tf.constant(start_batch, tf.int64), tf.constant(0, tf.int64))
         return batches.skip(skip).map(lambda index, serialized: (epoch, index, serialized))
 
-    def augment(images: tf.Tensor, batch_seed: tf.Tensor) -> tf.Tensor:
+    def move(images: tf.Tensor, batch_seed: tf.Tensor) -> tf.Tensor:
+        """The geometric augmentations, the same for a crop and its mask."""
         if flip:
             images = flip_batch(images, batch_seed)
+        if quarter_turns:
+            images = turn_batch(images, batch_seed + [0, 2_000_003])
+        return images
+
+    def augment(images: tf.Tensor, batch_seed: tf.Tensor) -> tf.Tensor:
+        images = move(images, batch_seed)
         if color_jitter or grayscale_fraction:
             images = jitter_colours(images, batch_seed + [0, 1_000_003], color_jitter, grayscale_fraction)
         return images
@@ -133,12 +148,12 @@ def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int,
         parsed = parse_examples(serialized, geometry, layout=layout)
         batch_seed = tf.stack([epoch_seed_of(seed, epoch), index])
         if layout == "anywhere":
-            mask = flip_batch(parsed["mask"], batch_seed) if flip else parsed["mask"]
+            mask = move(parsed["mask"], batch_seed)
             original = augment(parsed["original"], batch_seed)
             return {"masked": fill_holes(original, mask, geometry), "mask": mask, "original": original,
                     "epoch": epoch, "batch": index}
         masked, patch = parsed["masked"], parsed["patch"]
-        if flip or color_jitter or grayscale_fraction:
+        if flip or quarter_turns or color_jitter or grayscale_fraction:
             masked, patch = mask_again(augment(originals(masked, patch, geometry), batch_seed), geometry)
         return {"masked": masked, "patch": patch, "epoch": epoch, "batch": index}
 

@@ -437,7 +437,7 @@ class Trainer:
             return
         position = (int(self.data_epoch), int(self.data_batch))
         data = train_dataset(self.data_dir, self.geometry, c.batch_size, c.seed, c.shuffle_buffer, c.flip, position,
-                             c.color_jitter, c.grayscale_fraction, self.holes)
+                             c.color_jitter, c.grayscale_fraction, self.holes, c.quarter_turns)
         for _, batch in zip(range(start, stop), data):
             yield batch
 
@@ -544,10 +544,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="total steps: all structural (measured recipe) or 50/60 structural (paper)")
     parser.add_argument("--phase-steps", help="STRUCT,JOINT: steps of phase 1 (structural) and 2 (joint)")
     parser.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no horizontal flips")
+    parser.add_argument("--quarter-turns", dest="quarter_turns", action="store_true", default=None,
+                        help="turn each training crop by a random multiple of 90 degrees")
     parser.add_argument("--no-select-best", dest="select_best", action="store_false", default=None,
                         help=f"export the last checkpoint, not the one with the best {SELECTION_METRIC}")
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("phase_steps", "flip", "select_best"):
+        if field.name in ("phase_steps", "flip", "quarter_turns", "select_best"):
             continue
         default = field.default
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(default), default=None,

@@ -217,10 +217,14 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
                                                    "paper", "--batch-size", "16"]))
     assert paper["phase_steps"] == (50, 10) and paper["upsampling"] == "transpose" and paper["color_jitter"] == 0
     assert paper["batch_size"] == 16  # an explicit option beats the recipe
+    assert paper["quarter_turns"] is False
+    assert overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--quarter-turns"]))[
+        "quarter_turns"] is True
+    assert "quarter_turns" not in overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m"]))
     # A run directory from before the decoder option existed restores as the transposed network it was.
     legacy = {k: v for k, v in TrainConfig(width=8).to_dict().items()
-              if k not in ("upsampling", "color_jitter", "grayscale_fraction", "select_best")}
-    assert TrainConfig.from_dict(legacy).upsampling == "transpose"
+              if k not in ("upsampling", "color_jitter", "grayscale_fraction", "select_best", "quarter_turns")}
+    assert TrainConfig.from_dict(legacy).upsampling == "transpose" and not TrainConfig.from_dict(legacy).quarter_turns
     os.makedirs(tmp_path / "run")
     (tmp_path / "run" / "config.json").write_text(TrainConfig(width=8).to_json())
     with pytest.raises(ValueError, match="width=8"):
@@ -459,3 +463,31 @@ def test_resuming_a_run_on_data_of_another_hole_layout_is_a_one_line_error(tiny_
     assert "\n" not in str(error.value)
     assert main(["--data", anywhere_records("boxes"), "--model-dir", model_dir, "--vgg-weights", vgg_npz]) == 1
     assert export_hole_layout(os.path.join(model_dir, "export")) == "center"
+
+
+def test_quarter_turns_turn_each_crop_and_its_mask_by_one_of_four_and_mask_again(anywhere_records, tiny_records):
+    records = anywhere_records("mixed")
+    fill = np.array(SMALL.fill_rgb, np.uint8)
+    plain = [b for b in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False,
+                                      layout="anywhere").take(6)]
+    pairs = {(o.tobytes(), m.tobytes()) for b in plain for o, m in zip(b["original"].numpy(), b["mask"].numpy())}
+    turns = []
+    for batch in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False, layout="anywhere",
+                               quarter_turns=True).take(6):
+        for masked, mask, original in zip(*(batch[k].numpy() for k in ("masked", "mask", "original"))):
+            hole = mask[..., 0]
+            assert np.all(masked[hole] == fill) and np.array_equal(masked[~hole], original[~hole])
+            # Exactly one quarter turn back gives a record's crop with its own mask.
+            back = [k for k in range(4) if (np.rot90(original, -k).tobytes(), np.rot90(mask, -k).tobytes()) in pairs]
+            assert len(back) == 1
+            turns += back
+    assert set(turns) == {0, 1, 2, 3}
+    # Centre holes: the turned crop is masked again in the centre, its truth patch turned with it.
+    geometry = Geometry(image_size=64, patch_size=32, overlap=2)
+    crops = {unmask(m, p, geometry).tobytes() for b in train_dataset(tiny_records, geometry, 4, 3, 16, flip=False)
+             .take(6) for m, p in zip(b["masked"].numpy(), b["patch"].numpy())}
+    turned = next(iter(train_dataset(tiny_records, geometry, 4, 3, 16, flip=False, quarter_turns=True)))
+    top, left, bottom, right = geometry.hole_box
+    for masked, patch in zip(turned["masked"].numpy(), turned["patch"].numpy()):
+        assert np.all(masked[top:bottom, left:right] == fill)
+        assert sum(np.rot90(unmask(masked, patch, geometry), -k).tobytes() in crops for k in range(4)) == 1
