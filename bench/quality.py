@@ -1,15 +1,17 @@
 """Held-out quality of training recipes, side by side: same data, same steps, two seeds.
 
     python -m bench.quality --data data/tfrecords [--variants measured,pixel_only --seeds 0,1 --steps 600
-        --batch-size 32 --output runs/quality --split test --train-data NAME=DIR ...]
+        --batch-size 32 --output runs/quality --split test --self-ensemble none --train-data NAME=DIR ...]
 
 Each variant is the demo network (`--bottleneck 1000 --width 32`) trained by `python -m model.train`
 with the measured recipe plus the variant's options, seed by seed (variants alternate within a
-seed, so a machine that slows down mid-run slows all of them alike). Every run is scored by
-`python -m model.evaluate` on a split that neither training nor checkpoint selection saw (`test`):
-its export (the best eval-split checkpoint) and its last checkpoint, so a comparison "at equal
-steps" is there too. A run's scores are kept in its `bench.json`: a rerun with more variants or
-seeds trains and scores only what is missing. The classical baselines are scored once on the same
+seed, so a machine that slows down mid-run slows all of them alike). Every run is exported by
+`python -m model.export` at `--self-ensemble` (none by default: one pass of the generator) and
+scored by `python -m model.evaluate` on a split that neither training nor checkpoint selection saw
+(`test`): its best eval-split checkpoint and its last one, so a comparison "at equal steps" is
+there too. A run's scores are kept in its `bench.json` (`bench-mirror.json` and so on for another
+self-ensemble): a rerun with more variants, seeds or another self-ensemble trains and scores only
+what is missing. The classical baselines are scored once on the same
 split. The table gives each variant's mean over the seeds and its difference to the first variant,
 seed by seed. `fills.png` beside them shows 8 crops of that split filled by each variant's export
 (the first seed's), between the masked input and the truth.
@@ -29,6 +31,15 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageDraw
+
+from model.data import layout_from_manifest
+from model.evaluate import ANYWHERE, read_eval_images
+from model.export import load_geometry, load_inpainter
+from model.self_ensemble import SELF_ENSEMBLES
+
 
 def _with_steps(*options: str):
     return lambda steps: [*options, "--steps", str(steps)]
@@ -38,6 +49,7 @@ def _with_steps(*options: str):
 VARIANTS = {
     "measured": ("the default recipe: structural loss, resize-conv decoder, colour jitter, weight average",
                  _with_steps()),
+    "ema_0.999": ("a longer weight average (momentum 0.999)", _with_steps("--ema-momentum", "0.999")),
     "raw_weights": ("no weight average (ema_momentum 0): the raw weights are evaluated and exported",
                     _with_steps("--ema-momentum", "0")),
     "pixel_only": ("no VGG feature loss (lambda_feat 0): the pixel loss alone", _with_steps("--lambda-feat", "0")),
@@ -46,6 +58,8 @@ VARIANTS = {
                  _with_steps("--upsampling", "bilinear")),
     "cosine": ("learning rates decayed along a half cosine to 0 over the run", _with_steps("--lr-schedule", "cosine")),
     "pixel_l1": ("the pixel term as absolute, not squared, error", _with_steps("--pixel-loss", "l1")),
+    "quarter_turns": ("random quarter turns of the training crops besides the flips",
+                      _with_steps("--quarter-turns")),
     "no_jitter": ("no colour jitter", _with_steps("--color-jitter", "0", "--grayscale-fraction", "0")),
     "feature_0.1": ("feature-loss weight 0.1", _with_steps("--lambda-feat", "0.1")),
     "adversarial": ("the paper's schedule: the last 1/6 of the steps joint with the adversarial loss "
@@ -58,6 +72,12 @@ COLUMNS = (("hole", "psnr"), ("hole", "l1"), ("hole", "ssim"), ("perceptual", "l
            ("perceptual", "vgg_feature"))
 HEADERS = ("PSNR dB", "L1 %", "SSIM", "LPIPS", "VGG dist")
 BASELINE_METHODS = "mean_fill,telea,navier_stokes,biharmonic,fsr"
+
+
+def ensemble_suffix(self_ensemble: str) -> str:
+    """What a run's exports and scores under `self_ensemble` add to their names ("" for none, the
+    names of runs scored before the option)."""
+    return "" if self_ensemble == "none" else f"-{self_ensemble}"
 
 
 def train_args(variant: str, steps: int, batch_size: int) -> list[str]:
@@ -101,6 +121,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--train-data", action="append", default=[], metavar="NAME=DIR",
                         help="other training records, for variants named VARIANT@NAME")
     parser.add_argument("--one-seed", default="", help="comma-separated variants to run with the first seed only")
+    parser.add_argument("--self-ensemble", default="none", choices=tuple(SELF_ENSEMBLES),
+                        help="the exports' self-ensemble (model.export --self-ensemble); none by default: recipes "
+                             "compare on one pass of the generator. Runs trained already are exported and "
+                             "scored again, not retrained")
     parser.add_argument("--train-args", default="--bottleneck 1000 --width 32",
                         help="options every run gets (the demo network by default)")
     args = parser.parse_args(argv)
@@ -121,28 +145,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 continue
             name = f"{variant}-seed{seed}"
             model_dir = os.path.join(args.output, name)
-            scored = os.path.join(model_dir, "bench.json")
+            scored = os.path.join(model_dir, f"bench{ensemble_suffix(args.self_ensemble)}.json")
             if os.path.exists(scored):  # a run an earlier invocation finished and scored
                 with open(scored) as f:
                     results[variant][seed] = json.load(f)
                 print(f"{name}: reused from {scored}", flush=True)
                 continue
             recipe, _, data_name = variant.partition("@")
-            seconds = run(["model.train", "--data", train_data.get(data_name, args.data), "--model-dir", model_dir,
-                           "--seed", str(seed), "--eval-every", str(args.eval_every), *args.train_args.split(),
-                           *train_args(recipe, args.steps, args.batch_size)], model_dir + ".train.log")
-            best = score(os.path.join(model_dir, "export"), args.data, args.split,
-                         os.path.join(model_dir, f"{args.split}-best"), "model")
-            at_last = best
-            if best["model_metadata"]["step"] != best["model_metadata"]["trained_steps"]:
-                last = os.path.join(model_dir, "export-latest")
-                run(["model.export", "--model-dir", model_dir, "--output", last, "--checkpoint", "latest"],
-                    model_dir + ".export.log")
-                at_last = score(last, args.data, args.split, os.path.join(model_dir, f"{args.split}-last"), "model")
+            trained = os.path.join(model_dir, "bench.json")  # the run's first scoring, which has its time
+            if os.path.exists(trained):
+                with open(trained) as f:
+                    seconds = json.load(f)["train_seconds"]
+            else:
+                seconds = run(["model.train", "--data", train_data.get(data_name, args.data), "--model-dir",
+                               model_dir, "--seed", str(seed), "--eval-every", str(args.eval_every),
+                               *args.train_args.split(), *train_args(recipe, args.steps, args.batch_size)],
+                              model_dir + ".train.log")
+            scores = {}
+            for checkpoint in ("best", "latest"):
+                export = os.path.join(model_dir, f"export-{checkpoint}{ensemble_suffix(args.self_ensemble)}")
+                if checkpoint == "latest" and scores["best"]["model_metadata"]["step"] == \
+                        scores["best"]["model_metadata"]["trained_steps"]:
+                    scores[checkpoint] = scores["best"]
+                    continue
+                run(["model.export", "--model-dir", model_dir, "--output", export, "--checkpoint", checkpoint,
+                     "--self-ensemble", args.self_ensemble], f"{export}.log")
+                scores[checkpoint] = score(export, args.data, args.split, f"{export}-{args.split}", "model")
+            best = scores["best"]
             results[variant][seed] = {
                 "train_seconds": seconds, "best_step": best["model_metadata"]["step"],
-                "best": row(best["methods"], "model"), "last": row(at_last["methods"], "model"),
-                "count": best["count"]}
+                "best": row(best["methods"], "model"), "last": row(scores["latest"]["methods"], "model"),
+                "count": best["count"], "self_ensemble": args.self_ensemble,
+                "export": os.path.join(model_dir, f"export-best{ensemble_suffix(args.self_ensemble)}")}
             with open(scored, "w") as f:
                 json.dump(results[variant][seed], f)
             print(f"{name}: trained in {seconds:.0f} s, best eval step {results[variant][seed]['best_step']}; "
@@ -158,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     count = reference["count"]
     print(f"\n{args.split} split, {count} crops never used for training or checkpoint selection; "
-          f"{args.steps} steps of {args.batch_size}, seeds {seeds}")
+          f"{args.steps} steps of {args.batch_size}, seeds {seeds}; self-ensemble {args.self_ensemble}")
     print(f"  {'method':34s} {'PSNR dB':>8s} {'L1 %':>7s} {'SSIM':>6s} {'LPIPS':>6s} {'VGG dist':>8s}")
     for name in BASELINE_METHODS.split(","):
         print(f"  {reference['labels'][name]:34s} {formatted(row(reference['methods'], name))}")
@@ -182,10 +216,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "variants": {v: {"what": VARIANTS[v.split("@")[0]][0], "train_data": train_data.get(v.partition("@")[2], args.data),
                                 "runs": {str(s): r for s, r in results[v].items()}} for v in variants},
                "baselines": {n: row(reference["methods"], n) for n in BASELINE_METHODS.split(",")}}
-    with open(os.path.join(args.output, "quality.json"), "w") as f:
+    with open(os.path.join(args.output, f"quality{ensemble_suffix(args.self_ensemble)}.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    picture = os.path.join(args.output, "fills.png")
-    fills_picture({f"{v}, seed {seeds[0]}": os.path.join(args.output, f"{v}-seed{seeds[0]}", "export")
+    picture = os.path.join(args.output, f"fills{ensemble_suffix(args.self_ensemble)}.png")
+    # Runs scored before the self-ensemble option have their best export where the trainer wrote it.
+    fills_picture({f"{v}, seed {seeds[0]}": results[v][seeds[0]].get(
+                       "export", os.path.join(args.output, f"{v}-seed{seeds[0]}", "export"))
                    for v in variants if seeds[0] in results[v]}, args.data, args.split, picture)
     print(f"\nfills of {PICTURE_CROPS} {args.split} crops, one row per variant (seed {seeds[0]}'s export): {picture}")
     return summary
@@ -198,15 +234,6 @@ PICTURE_POOL = 2048  # the picture's crops are spread over the split's first rec
 def fills_picture(exports: dict[str, str], data: str, split: str, path: str, crops: int = PICTURE_CROPS) -> None:
     """One PNG: a row of `crops` crops spread over the split (the masked input), then each export's
     fill of them, then the truth; each row labelled."""
-    # Imported here: the bench's own process needs TensorFlow for the picture only.
-    import numpy as np
-    import tensorflow as tf
-    from PIL import Image, ImageDraw
-
-    from model.data import layout_from_manifest
-    from model.evaluate import ANYWHERE, read_eval_images
-    from model.export import load_geometry, load_inpainter
-
     geometry = load_geometry(next(iter(exports.values())))
     layout = layout_from_manifest(data)
     batch = next(read_eval_images(data, split, geometry, PICTURE_POOL, PICTURE_POOL, layout))

@@ -7,6 +7,6 @@ from model import quiet
 # they make the train step 2.8x faster (bench/RESULTS.md). Set before TensorFlow is imported;
 # TF_ENABLE_ONEDNN_OPTS=0 in the environment still turns them off.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-# `python -m model.train`, `python -m pipelines.inpaint`, ...: no TensorFlow start-up noise.
+# `python -m model.train`, `python -m pipelines.inpaint`, `python -m bench.quality`, ...: no TensorFlow start-up noise.
 if quiet.is_command():
     quiet.install()

@@ -11,7 +11,10 @@ Signatures of the mask generator's export ("holes": "anywhere"):
   and `prediction` uint8 (N,S,S,3) (the generator's whole predicted crop).
 - `serve_examples`: `examples` string (N,) serialized records of layout "anywhere" (each with its
   mask) -> the same.
-`inpainting.json` beside it records the geometry, the hole layout and how the model was trained.
+Each signature averages the generator's prediction over symmetries of the crop (`--self-ensemble`,
+model/self_ensemble.py; default the crop and its mirror image).
+`inpainting.json` beside it records the geometry, the hole layout, the self-ensemble and how the
+model was trained.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from model import config as layout
 from model.averaging import restore_average
 from model.config import TrainConfig
 from model.networks import build_generator, build_mask_generator
+from model.self_ensemble import (DEFAULT_SELF_ENSEMBLE, DESCRIPTIONS, SELF_ENSEMBLES, averaged_prediction,
+                                 check_self_ensemble)
 from pipelines.paths import check_filesystem, make_output
 from pipelines.usage import CommandParser, UsageError
 from tfrecords.geometry import Geometry
@@ -87,22 +92,27 @@ def hole_mask(geometry: Geometry) -> tf.Tensor:
     return inside[:, :, None]
 
 
-def inpaint(generator: keras.Model, images: tf.Tensor, geometry: Geometry) -> dict[str, tf.Tensor]:
-    """The whole inference path: fill, predict the centre patch, paste its hole part back."""
+def inpaint(generator: keras.Model, images: tf.Tensor, geometry: Geometry,
+            self_ensemble: str = "none") -> dict[str, tf.Tensor]:
+    """The whole inference path: fill, predict the centre patch (averaged over the symmetries of
+    `self_ensemble`, model/self_ensemble.py), paste its hole part back."""
     masked = fill_hole(images, geometry)
-    patch = to_uint8(generator(to_unit_range(masked), training=False))
+    patch = to_uint8(averaged_prediction(lambda x: generator(x, training=False), [to_unit_range(masked)],
+                                         self_ensemble))
     top, left, _, _ = geometry.patch_box
     s, p = geometry.image_size, geometry.patch_size
     placed = tf.pad(patch, [[0, 0], [top, s - top - p], [left, s - left - p], [0, 0]])
     return {"inpainted": tf.where(hole_mask(geometry), placed, masked), "patch": patch}
 
 
-def inpaint_anywhere(generator: keras.Model, images: tf.Tensor, mask: tf.Tensor,
-                     geometry: Geometry) -> dict[str, tf.Tensor]:
+def inpaint_anywhere(generator: keras.Model, images: tf.Tensor, mask: tf.Tensor, geometry: Geometry,
+                     self_ensemble: str = "none") -> dict[str, tf.Tensor]:
     """The mask generator's inference path: fill the mask's (N,S,S,1, True = hole) pixels, predict
-    the whole crop, keep the prediction in the hole and the input everywhere else."""
+    the whole crop (averaged over the symmetries of `self_ensemble`), keep the prediction in the hole
+    and the input everywhere else."""
     masked = fill_holes(images, mask, geometry)
-    prediction = to_uint8(generator(mask_model_input(masked, mask), training=False))
+    prediction = to_uint8(averaged_prediction(lambda x: generator(x, training=False),
+                                              [mask_model_input(masked, mask)], self_ensemble))
     return {"inpainted": tf.where(mask, prediction, images), "prediction": prediction}
 
 
@@ -113,9 +123,11 @@ def generator_layout(generator: keras.Model) -> str:
 
 
 def export_saved_model(generator: keras.Model, geometry: Geometry, path: str,
-                       metadata: dict[str, Any] | None = None) -> str:
+                       metadata: dict[str, Any] | None = None, self_ensemble: str = DEFAULT_SELF_ENSEMBLE) -> str:
     """Writes the SavedModel and its `inpainting.json` to `path` (local or gs://), with the context
-    encoder's signatures or the mask generator's (`generator_layout`)."""
+    encoder's signatures or the mask generator's (`generator_layout`), each averaging the generator
+    over the symmetries of `self_ensemble` (model/self_ensemble.py)."""
+    check_self_ensemble(self_ensemble)
     s = geometry.image_size
     holes = generator_layout(generator)
     archive = keras.export.ExportArchive()
@@ -124,19 +136,20 @@ def export_saved_model(generator: keras.Model, geometry: Geometry, path: str,
 
     if holes == "anywhere":
         def serve_images(images, masks):
-            return inpaint_anywhere(generator, images, masks_from_uint8(masks), geometry)
+            return inpaint_anywhere(generator, images, masks_from_uint8(masks), geometry, self_ensemble)
 
         def serve_examples(examples):
             parsed = parse_examples(examples, geometry, with_truth=False, layout="anywhere")
-            return inpaint_anywhere(generator, parsed["masked"], parsed["mask"], geometry)
+            return inpaint_anywhere(generator, parsed["masked"], parsed["mask"], geometry, self_ensemble)
 
         image_inputs = [images, tf.TensorSpec([None, s, s], tf.uint8, name="masks")]
     else:
         def serve_images(images):
-            return inpaint(generator, images, geometry)
+            return inpaint(generator, images, geometry, self_ensemble)
 
         def serve_examples(examples):
-            return inpaint(generator, parse_examples(examples, geometry, with_truth=False)["masked"], geometry)
+            return inpaint(generator, parse_examples(examples, geometry, with_truth=False)["masked"], geometry,
+                           self_ensemble)
 
         image_inputs = [images]
 
@@ -145,7 +158,8 @@ def export_saved_model(generator: keras.Model, geometry: Geometry, path: str,
     archive.add_endpoint("serve_examples", serve_examples,
                          input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     archive.write_out(path, verbose=False)
-    write_metadata(path, {**(metadata or {}), "geometry": geometry.to_dict(), "holes": holes})
+    write_metadata(path, {**(metadata or {}), "geometry": geometry.to_dict(), "holes": holes,
+                          "self_ensemble": self_ensemble})
     return path
 
 
@@ -191,7 +205,8 @@ def load_inpainter(path: str):
     return loaded.signatures["serving_default"], load_geometry(path)
 
 
-def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
+def export_run(model_dir: str, output: str, checkpoint: str = "best",
+               self_ensemble: str = DEFAULT_SELF_ENSEMBLE) -> str:
     """Rebuilds a run's generator (float32) from its saved config and a checkpoint, and exports it.
 
     `checkpoint` "best" takes the checkpoint the periodic evaluation selected (checkpoints/best/) where
@@ -199,7 +214,7 @@ def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
     how it was selected and how the last evaluation compared.
     """
     generator, geometry, metadata = restore_run(model_dir, checkpoint)
-    return export_saved_model(generator, geometry, output, metadata)
+    return export_saved_model(generator, geometry, output, metadata, self_ensemble)
 
 
 def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, Geometry, dict[str, Any]]:
@@ -268,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                         help=f"best: the one with the best {SELECTION_METRIC} (default; the latest where none "
                              "was selected); latest: the last one")
+    parser.add_argument("--self-ensemble", choices=tuple(SELF_ENSEMBLES), default=DEFAULT_SELF_ENSEMBLE,
+                        help="average the generator's predictions over: " + "; ".join(
+                            f"{name}: {words}" for name, words in DESCRIPTIONS.items()))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
@@ -276,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{COMMAND}: {e}", file=sys.stderr)
         return 1
     make_output(COMMAND, args.output)  # after the run's checks: a bad --model-dir leaves no folder behind
-    path = export_saved_model(generator, geometry, args.output, metadata)
+    path = export_saved_model(generator, geometry, args.output, metadata, args.self_ensemble)
     logging.info("exported %s (step %s) to %s", args.model_dir, read_metadata(path)["step"], path)
     return 0
 

@@ -80,7 +80,7 @@ def install() -> None:
 def is_command() -> bool:
     """Whether this process is `python -m PACKAGE.MODULE` still importing the package: Python sets
     sys.argv[0] to "-m" while it locates the module it is asked to run."""
-    return bool(sys.argv) and sys.argv[0] == "-m" and re.fullmatch(r"(model|pipelines)\..+", _module_asked() or "") is not None
+    return bool(sys.argv) and sys.argv[0] == "-m" and re.fullmatch(r"(model|pipelines|bench)\..+", _module_asked() or "") is not None
 
 
 def _module_asked() -> str | None:

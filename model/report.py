@@ -34,6 +34,7 @@ from PIL import Image  # noqa: E402
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 
 from model.evaluate import ANYWHERE, METRICS, summary_lines  # noqa: E402
+from model.self_ensemble import DESCRIPTIONS  # noqa: E402
 from pipelines.paths import make_output  # noqa: E402
 from pipelines.usage import CommandParser, UsageError  # noqa: E402
 
@@ -274,6 +275,14 @@ def selection_line(results: dict[str, Any]) -> str:
                    ". Caution: these figures come from the same `eval` split that selected it.")
 
 
+def self_ensemble_line(results: dict[str, Any]) -> str:
+    """How many generator passes each fill averages (model/self_ensemble.py); "" for one pass."""
+    name = results.get("model_metadata", {}).get("self_ensemble", "none")
+    if name == "none":
+        return ""
+    return f" Each model fill averages the generator's predictions on {DESCRIPTIONS[name]}: self-ensemble {name}."
+
+
 @dataclasses.dataclass(frozen=True)
 class Table:
     heading: str
@@ -362,7 +371,8 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
         "headline": headline(results),
         "intro": (f"Run `{run_dir}`, model `{results['model']}`, evaluated on {results['count']} "
                   f"`{results['split']}` records of `{results['data']}` ({_holes_line(results)}). "
-                  f"{selection_line(results)} Generated {datetime.datetime.now():%Y-%m-%d %H:%M}."),
+                  f"{selection_line(results)}{self_ensemble_line(results)} "
+                  f"Generated {datetime.datetime.now():%Y-%m-%d %H:%M}."),
         "tables": anywhere_tables(results) if anywhere else centre_tables(results),
         "grid_caption": ("Eval images, one per source photo, in turns over the hole kinds (named on the left): "
                          "masked input with the hole outlined, the hole mask (white: hole), each baseline, the "

@@ -80,7 +80,8 @@ def test_builds_pages_grid_and_curves(tiny_run, evaluated_dir, tmp_path):
     for page in (html, markdown):
         for needed in ("OpenCV Telea", "OpenCV Navier-Stokes", "Mean colour fill", "scikit-image biharmonic",
                        "OpenCV FSR (fast)", "Model (structural inpainting)", "LPIPS", "VGG feature distance",
-                       "Paris StreetView", "18.58", "9.37", "grid.png", "training_curves.png", "untrained tiny test generator"):
+                       "Paris StreetView", "18.58", "9.37", "grid.png", "training_curves.png", "untrained tiny test generator",
+                       "its mirror image (2 passes): self-ensemble mirror"):
             assert needed in page, needed
     assert "<table>" in html
     assert "| Method | PSNR (dB) | SSIM | mean L1 (%) | mean L2 (%) | LPIPS | VGG feature distance |" in markdown

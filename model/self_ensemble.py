@@ -1,0 +1,53 @@
+"""Geometric self-ensemble: the generator's prediction averaged over symmetries of the square crop.
+
+Each symmetry moves the input (and its mask), the generator predicts, the prediction is moved
+back, and the predictions are averaged before they are rounded to uint8: the "geometric
+self-ensemble" of super-resolution (Lim et al., EDSR, CVPRW 2017). The centre hole and every mask
+move with the crop, so each pass sees a valid input and fills the same pixels. Averaging predictions
+that err independently lowers the error: on the demo's test crops the mirror pair gains about
+0.2 dB hole PSNR and lowers L1 and LPIPS (bench/RESULTS.md), for one more generator pass per image.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+# name: the (mirror left-right, quarter turns) applied to the input, in that order.
+SELF_ENSEMBLES: dict[str, tuple[tuple[bool, int], ...]] = {
+    "none": ((False, 0),),
+    "mirror": ((False, 0), (True, 0)),
+    "dihedral": tuple((mirror, turns) for mirror in (False, True) for turns in range(4)),
+}
+DESCRIPTIONS = {"none": "the crop alone (1 pass)", "mirror": "the crop and its mirror image (2 passes)",
+                "dihedral": "the crop's mirror images and quarter turns (8 passes)"}
+DEFAULT_SELF_ENSEMBLE = "mirror"
+
+
+def check_self_ensemble(name: str) -> str:
+    """`name`, or ValueError for one that is not in SELF_ENSEMBLES."""
+    if name not in SELF_ENSEMBLES:
+        raise ValueError(f"self-ensemble {name!r} is not one of {', '.join(SELF_ENSEMBLES)}")
+    return name
+
+
+def move(images: tf.Tensor, mirror: bool, turns: int) -> tf.Tensor:
+    """(N,S,S,C) images mirrored left-right, then turned `turns` quarter turns anticlockwise."""
+    return tf.image.rot90(images[:, :, ::-1] if mirror else images, turns)
+
+
+def move_back(images: tf.Tensor, mirror: bool, turns: int) -> tf.Tensor:
+    """The inverse of `move`."""
+    images = tf.image.rot90(images, (4 - turns) % 4)
+    return images[:, :, ::-1] if mirror else images
+
+
+def averaged_prediction(predict: Callable[..., tf.Tensor], inputs: list[tf.Tensor], name: str) -> tf.Tensor:
+    """`predict(*inputs)` averaged over the symmetries of self-ensemble `name`, in one batch of
+    N x (number of symmetries) images; `predict` maps square (N,S,S,C) tensors to square ones."""
+    symmetries = SELF_ENSEMBLES[check_self_ensemble(name)]
+    if len(symmetries) == 1:
+        return predict(*inputs)
+    stacked = [tf.concat([move(x, *s) for s in symmetries], axis=0) for x in inputs]
+    predictions = tf.split(predict(*stacked), len(symmetries), axis=0)
+    return tf.add_n([move_back(p, *s) for p, s in zip(predictions, symmetries)]) / len(symmetries)
