@@ -1,6 +1,6 @@
 """Bulk inpainting throughput: the whole local pipeline vs the loaded model called directly.
 
-    python -m bench.inpaint [--images 1536] [--batch-size 64] [--bottleneck 4000 --width 64]
+    python -m bench.inpaint [--images 1536] [--batch-size 64] [--bottleneck 4000 --width 64] [--self-ensemble none]
         [--write png|tfrecord|png,tfrecord] [--runs 1:in_memory,2:in_memory,...] [--rounds 3]
     python -m bench.inpaint --masks [--photos 64 --photo-size 1024x768 --holes 3] [...]
 
@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from model.self_ensemble import SELF_ENSEMBLES
 from tfrecords import Record
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina")  # scikit-image's
@@ -229,7 +230,7 @@ def bench_masks(args: argparse.Namespace, tmp: str) -> None:
     model = os.path.join(tmp, "export")
     keras.utils.set_random_seed(0)
     generator = build_mask_generator(Geometry(), bottleneck=args.bottleneck, width=args.width)
-    export_saved_model(generator, Geometry(), model, {"note": "untrained, for the benchmark"})
+    export_saved_model(generator, Geometry(), model, {"note": "untrained, for the benchmark"}, args.self_ensemble)
     width, height = (int(v) for v in args.photo_size.split("x"))
     photos, masks = make_masked_photos(os.path.join(tmp, "large"), args.photos, width, height, args.holes)
     small = make_masked_photos(os.path.join(tmp, "small"), math.ceil(args.batch_size / args.holes), width, height,
@@ -241,7 +242,7 @@ def bench_masks(args: argparse.Namespace, tmp: str) -> None:
     measure, count, device = direct_windows(model, photos, masks, args.batch_size)
     print(f"mask generator: bottleneck {args.bottleneck}, width {args.width}, {generator.count_params():,} "
           f"parameters; batch {args.batch_size}; {args.photos} photos of {width}x{height} with {args.holes} holes, "
-          f"{count} windows; device {device}", flush=True)
+          f"{count} windows; self-ensemble {args.self_ensemble}; device {device}", flush=True)
     print("direct: serving_default on in-memory batches of the windows", flush=True)
     compare(model, (small[0], ["--masks", small[1]]), (photos, ["--masks", masks]), count, measure, "windows", args,
             tmp)
@@ -261,6 +262,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=64, help="with --masks: how many photos")
     parser.add_argument("--photo-size", default="1024x768", help="with --masks: WIDTHxHEIGHT of the photos")
     parser.add_argument("--holes", type=int, default=3, help="with --masks: holes per photo")
+    parser.add_argument("--self-ensemble", default="none", choices=tuple(SELF_ENSEMBLES),
+                        help="the export's self-ensemble (model.export --self-ensemble); none by default: the "
+                             "generator's own cost, as measured before the option (mirror doubles it)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="rounds of direct and every run, one after another; more than one prints the medians")
     args = parser.parse_args()
@@ -280,7 +284,8 @@ def main() -> None:
         model = os.path.join(tmp, "export")
         keras.utils.set_random_seed(0)
         generator = build_generator(Geometry(), bottleneck=args.bottleneck, width=args.width)
-        export_saved_model(generator, Geometry(), model, {"note": "untrained, for the benchmark"})
+        export_saved_model(generator, Geometry(), model, {"note": "untrained, for the benchmark"},
+                           args.self_ensemble)
         records, small = os.path.join(tmp, "records"), os.path.join(tmp, "small")
         os.makedirs(records)
         os.makedirs(small)
@@ -290,7 +295,8 @@ def main() -> None:
         print_png_writes([r.original() for r in itertools.islice(read_records(records), 400)], "128x128 outputs")
         measure, count, device = direct(model, records, args.batch_size)
         print(f"generator: bottleneck {args.bottleneck}, width {args.width}, {generator.count_params():,} "
-              f"parameters; batch {args.batch_size}; {count} images; device {device}", flush=True)
+              f"parameters; batch {args.batch_size}; {count} images; self-ensemble {args.self_ensemble}; "
+              f"device {device}", flush=True)
         print("direct: serving_default on in-memory batches", flush=True)
         compare(model, (os.path.join(small, "*.tfrecord.gz"), []), (os.path.join(records, "*.tfrecord.gz"), []),
                 count, measure, "images", args, tmp)
