@@ -60,6 +60,7 @@ VARIANTS = {
     "pixel_l1": ("the pixel term as absolute, not squared, error", _with_steps("--pixel-loss", "l1")),
     "quarter_turns": ("random quarter turns of the training crops besides the flips",
                       _with_steps("--quarter-turns")),
+    "turns_l1": ("quarter turns and the L1 pixel term", _with_steps("--quarter-turns", "--pixel-loss", "l1")),
     "no_jitter": ("no colour jitter", _with_steps("--color-jitter", "0", "--grayscale-fraction", "0")),
     "feature_0.1": ("feature-loss weight 0.1", _with_steps("--lambda-feat", "0.1")),
     "adversarial": ("the paper's schedule: the last 1/6 of the steps joint with the adversarial loss "

@@ -544,8 +544,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="total steps: all structural (measured recipe) or 50/60 structural (paper)")
     parser.add_argument("--phase-steps", help="STRUCT,JOINT: steps of phase 1 (structural) and 2 (joint)")
     parser.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no horizontal flips")
-    parser.add_argument("--quarter-turns", dest="quarter_turns", action="store_true", default=None,
-                        help="turn each training crop by a random multiple of 90 degrees")
+    parser.add_argument("--quarter-turns", action=argparse.BooleanOptionalAction, default=None,
+                        help="turn each training crop by a random multiple of 90 degrees "
+                             f"(default {TrainConfig.quarter_turns})")
     parser.add_argument("--no-select-best", dest="select_best", action="store_false", default=None,
                         help=f"export the last checkpoint, not the one with the best {SELECTION_METRIC}")
     for field in dataclasses.fields(TrainConfig):

@@ -220,6 +220,8 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
     assert paper["quarter_turns"] is False
     assert overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--quarter-turns"]))[
         "quarter_turns"] is True
+    assert overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--no-quarter-turns"]))[
+        "quarter_turns"] is False
     assert "quarter_turns" not in overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m"]))
     # A run directory from before the decoder option existed restores as the transposed network it was.
     legacy = {k: v for k, v in TrainConfig(width=8).to_dict().items()
