@@ -47,8 +47,10 @@ def _with_steps(*options: str):
 
 # name: (what it changes, the model.train options for a step budget)
 VARIANTS = {
-    "measured": ("the default recipe: structural loss, resize-conv decoder, colour jitter, weight average",
-                 _with_steps()),
+    "measured": ("the default recipe: structural loss, resize-conv decoder, flips, quarter turns, colour "
+                 "jitter, weight average", _with_steps()),
+    "no_quarter_turns": ("flips but no quarter turns (the measured recipe before 2026-12-01's evening)",
+                         _with_steps("--no-quarter-turns")),
     "ema_0.999": ("a longer weight average (momentum 0.999)", _with_steps("--ema-momentum", "0.999")),
     "raw_weights": ("no weight average (ema_momentum 0): the raw weights are evaluated and exported",
                     _with_steps("--ema-momentum", "0")),

@@ -59,7 +59,7 @@ class TrainConfig:
     # `grayscale_fraction` of the crops turned grey.
     shuffle_buffer: int = 2048
     flip: bool = True
-    quarter_turns: bool = False
+    quarter_turns: bool = True
     color_jitter: float = 0.2
     grayscale_fraction: float = 0.1
     # Export the checkpoint with the best eval-split hole PSNR (kept under checkpoints/best/), not the last.

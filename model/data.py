@@ -18,6 +18,7 @@ import logging
 import tensorflow as tf
 
 from model.export import fill_hole, fill_holes
+from model.self_ensemble import turned
 from tfrecords import shards
 from tfrecords.geometry import Geometry
 from tfrecords.schema import parse_examples
@@ -76,8 +77,8 @@ def flip_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 def turn_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Turns each square crop by its own random multiple of 90 degrees (uniform over the four)."""
     turns = tf.random.stateless_uniform([tf.shape(images)[0]], seed, 0, 4, tf.int32)
-    turned = tf.stack([tf.image.rot90(images, k) for k in range(4)], axis=1)  # (N,4,S,S,C)
-    return tf.gather(turned, turns, axis=1, batch_dims=1)
+    choices = tf.stack([turned(images, k) for k in range(4)], axis=1)  # (N,4,S,S,C)
+    return tf.gather(choices, turns, axis=1, batch_dims=1)
 
 
 def jitter_colours(images: tf.Tensor, seed: tf.Tensor, strength: float, grayscale_fraction: float) -> tf.Tensor:

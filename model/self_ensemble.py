@@ -31,14 +31,24 @@ def check_self_ensemble(name: str) -> str:
     return name
 
 
+def turned(images: tf.Tensor, turns: int) -> tf.Tensor:
+    """(N,H,W,C) images turned `turns` quarter turns anticlockwise, as `np.rot90(x, turns, axes=(1, 2))`.
+
+    A transpose and a reverse: `tf.image.rot90` adds shape assertions whose control flow makes
+    Grappler log a warning in every process that traces it."""
+    for _ in range(turns % 4):
+        images = tf.reverse(tf.transpose(images, [0, 2, 1, 3]), [1])
+    return images
+
+
 def move(images: tf.Tensor, mirror: bool, turns: int) -> tf.Tensor:
     """(N,S,S,C) images mirrored left-right, then turned `turns` quarter turns anticlockwise."""
-    return tf.image.rot90(images[:, :, ::-1] if mirror else images, turns)
+    return turned(images[:, :, ::-1] if mirror else images, turns)
 
 
 def move_back(images: tf.Tensor, mirror: bool, turns: int) -> tf.Tensor:
     """The inverse of `move`."""
-    images = tf.image.rot90(images, (4 - turns) % 4)
+    images = turned(images, -turns)
     return images[:, :, ::-1] if mirror else images
 
 

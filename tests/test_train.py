@@ -14,8 +14,9 @@ from conftest import build_tiny_records
 from model import vgg_weights
 from model.config import TrainConfig
 from model.data import eval_dataset, jitter_colours, originals, train_dataset
-from model.export import (export_hole_layout, inpaint, load_inpainter, main as export_main, read_metadata,
-                          restore_run)
+from model.export import (export_hole_layout, inpaint, inpaint_anywhere, load_inpainter, main as export_main,
+                          read_metadata, restore_run)
+from model.self_ensemble import DEFAULT_SELF_ENSEMBLE
 from model.train import (NonFiniteLossError, Trainer, cpu_has_amx_bfloat16, main, overrides_from_args,
                          resolve_config, _parser)
 from tfrecords.geometry import Geometry, unmask
@@ -132,7 +133,7 @@ def test_cli_exports_and_a_fresh_process_agrees_with_the_trained_model(tiny_reco
     trainer = Trainer(resolve_config(model_dir, {}), tiny_records, model_dir)
     trainer.restore()
     images = next(iter(train_dataset(tiny_records, trainer.geometry, 4, 0, 16, flip=False)))["masked"]
-    expected = inpaint(trainer.generator, images, trainer.geometry)["inpainted"].numpy()
+    expected = inpaint(trainer.generator, images, trainer.geometry, DEFAULT_SELF_ENSEMBLE)["inpainted"].numpy()
     np.save(tmp_path / "images.npy", images.numpy())
 
     # Re-export through the export command, then load both exports in a fresh process.
@@ -450,8 +451,9 @@ def test_a_few_steps_on_holes_anywhere_lower_the_loss_and_export_the_mask_model(
     originals_ = eval_batch["original"].numpy()
     served = serve(images=tf.constant(originals_), masks=tf.constant(np.where(mask, 255, 0).astype(np.uint8)))
     np.testing.assert_array_equal(served["inpainted"].numpy()[~mask], originals_[~mask])
-    with trainer.exported_weights():  # the export is the weight average
-        expected = trainer._predict(eval_batch["masked"], eval_batch["mask"])["inpainted"].numpy()
+    with trainer.exported_weights():  # the export is the weight average, served with the self-ensemble
+        expected = inpaint_anywhere(trainer.generator, eval_batch["masked"], eval_batch["mask"], SMALL,
+                                    DEFAULT_SELF_ENSEMBLE)["inpainted"].numpy()
     assert np.abs(served["inpainted"].numpy().astype(int) - expected.astype(int)).max() <= 1
     assert structural() < 0.85 * before  # last: training=True moves BatchNorm's statistics
 
