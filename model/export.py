@@ -97,7 +97,7 @@ def inpaint(generator: keras.Model, images: tf.Tensor, geometry: Geometry,
     """The whole inference path: fill, predict the centre patch (averaged over the symmetries of
     `self_ensemble`, model/self_ensemble.py), paste its hole part back."""
     masked = fill_hole(images, geometry)
-    patch = to_uint8(averaged_prediction(lambda x: generator(x, training=False), [to_unit_range(masked)],
+    patch = to_uint8(averaged_prediction(lambda x: generator(x, training=False), to_unit_range(masked),
                                          self_ensemble))
     top, left, _, _ = geometry.patch_box
     s, p = geometry.image_size, geometry.patch_size
@@ -112,7 +112,7 @@ def inpaint_anywhere(generator: keras.Model, images: tf.Tensor, mask: tf.Tensor,
     and the input everywhere else."""
     masked = fill_holes(images, mask, geometry)
     prediction = to_uint8(averaged_prediction(lambda x: generator(x, training=False),
-                                              [mask_model_input(masked, mask)], self_ensemble))
+                                              mask_model_input(masked, mask), self_ensemble))
     return {"inpainted": tf.where(mask, prediction, images), "prediction": prediction}
 
 

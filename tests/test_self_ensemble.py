@@ -38,13 +38,13 @@ def test_the_average_is_over_the_moved_back_predictions():
         return images * ramp
 
     mirrored = (lopsided(x) + move_back(lopsided(move(x, True, 0)), True, 0)) / 2
-    np.testing.assert_allclose(averaged_prediction(lopsided, [x], "mirror").numpy(), mirrored.numpy(), atol=1e-6)
+    np.testing.assert_allclose(averaged_prediction(lopsided, x, "mirror").numpy(), mirrored.numpy(), atol=1e-6)
     # The mirror pair's average of a left-right ramp is flat across the columns.
-    flat = averaged_prediction(lopsided, [tf.ones([1, 8, 8, 1])], "mirror").numpy()
+    flat = averaged_prediction(lopsided, tf.ones([1, 8, 8, 1]), "mirror").numpy()
     np.testing.assert_allclose(flat, np.full_like(flat, 3.5))
-    np.testing.assert_array_equal(averaged_prediction(lopsided, [x], "none").numpy(), lopsided(x).numpy())
+    np.testing.assert_array_equal(averaged_prediction(lopsided, x, "none").numpy(), lopsided(x).numpy())
     # A predictor that commutes with every symmetry gives what it gives alone.
-    np.testing.assert_allclose(averaged_prediction(tf.tanh, [x], "dihedral").numpy(), tf.tanh(x).numpy(), atol=1e-6)
+    np.testing.assert_allclose(averaged_prediction(tf.tanh, x, "dihedral").numpy(), tf.tanh(x).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="not one of none, mirror, dihedral"):
         check_self_ensemble("flips")
 
