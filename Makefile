@@ -133,7 +133,7 @@ demo: bootstrap $(RAW)/.debian
 		--holes $(if $(MASKS),user,$(HOLES)) --log $(timing)
 	@echo "==> [1/5] preprocess: $(RAW) -> $(DATA) ($(if $(MASKS),holes from the masks in $(MASKS),$(HOLES) holes), $(CROPS) multi-scale crops per photo; train / eval / test splits by photo)"
 	@$(call timed,preprocess,preprocess)
-	@echo "==> [2/5] train $(DEMO_STEPS) steps (bottleneck $(DEMO_BOTTLENECK), width $(DEMO_WIDTH)) -> $(RUN) (exports the checkpoint with the best eval-split hole PSNR to $(RUN)/export)"
+	@echo "==> [2/5] train $(DEMO_STEPS) steps (bottleneck $(DEMO_BOTTLENECK), width $(DEMO_WIDTH)) -> $(RUN) (exports the checkpoint with the best eval-split hole PSNR to $(RUN)/export, served with the mirror self-ensemble)"
 	@$(call timed,train STEPS=$(DEMO_STEPS) BOTTLENECK=$(DEMO_BOTTLENECK) WIDTH=$(DEMO_WIDTH),train)
 	@echo "==> [3/5] bulk inpaint the test split (photos neither training nor checkpoint selection saw) on Beam -> $(INPAINTED)"
 	@$(call timed,inpaint,inpaint)
