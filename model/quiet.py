@@ -3,8 +3,9 @@
 Every TensorFlow process prints, before its logging is set up and whatever TF_CPP_MIN_LOG_LEVEL
 says, that oneDNN is on (the project turns it on: model/__init__.py), which CPU instructions it
 could have been built for, and, on a machine without an NVIDIA driver, `Could not find cuda
-drivers` and an `E0000 ... failed call to cuInit` line that reads like a failure. `install()` drops
-exactly those lines and lets everything else through:
+drivers` and an `E0000 ... failed call to cuInit` line that reads like a failure; where a uint8 or
+bool tensor meets a oneDNN kernel it logs, as an error, that it falls back to TensorFlow's own.
+`install()` drops exactly those lines and lets everything else through:
 - a filter process reads the process's stderr (file descriptor 2, where TensorFlow's C++ code
   writes) through a pipe and copies every other line to the real stderr as it comes; being a
   process of its own, it still drains the pipe if this one dies, so a crash's last words are kept;
@@ -27,6 +28,10 @@ ALWAYS = (
     r"I0000 .* port\.cc:\d+\] oneDNN custom operations are on",
     r"I0000 .* cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
     r"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags",
+    # Logged as an error, once, where a non-float tensor meets a oneDNN kernel, which TensorFlow's own then
+    # runs: the quarter turns transpose uint8 crops and boolean masks (casting to float first does not
+    # help: Grappler moves the transpose before the cast).
+    r"E0000 .* util\.cc:\d+\] oneDNN supports DT_\w+ only on platforms with AVX-512\. Falling back to the default",
 )
 WITHOUT_DRIVER = (
     r"I0000 .* cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine",

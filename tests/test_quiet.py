@@ -24,4 +24,7 @@ def test_the_cuda_lines_are_dropped_only_without_an_nvidia_driver():
     without, with_driver = re.compile(quiet.noise_pattern(False)), re.compile(quiet.noise_pattern(True))
     assert without.match(cuinit) and not with_driver.match(cuinit)
     assert without.match(onednn) and with_driver.match(onednn)
+    fallback = ("E0000 00:00:1796158570.191830    8065 util.cc:131] oneDNN supports DT_UINT8 only on platforms with "
+                "AVX-512. Falling back to the default Eigen-based implementation if present.")
+    assert without.match(fallback) and with_driver.match(fallback)
     assert not without.match(real) and not without.match("Traceback (most recent call last):")
