@@ -6,7 +6,7 @@ self-ensemble" of super-resolution (Lim et al., EDSR, CVPRW 2017). The centre ho
 move with the crop, so each pass sees a valid input and fills the same pixels. Averaging predictions
 that err apart lowers the error: on the demo's test crops the mirror pair gained +0.12 to +0.18 dB
 hole PSNR and -0.13 to -0.23 points of L1 with LPIPS level, for one more generator pass per image;
-all 8 symmetries gain more on pixels but blur, and LPIPS worsens (bench/RESULTS.md, bench.quality).
+all 8 symmetries gain more on pixels but blur: LPIPS worsens on average (bench/RESULTS.md, bench.quality).
 """
 from __future__ import annotations
 
