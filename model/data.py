@@ -5,8 +5,8 @@ the file order and blocks of records with stateless seeds of its own and draws f
 and colour jitter the same way. Augmentations act on the whole crop (the masked input and its true
 patch put back together, or the record's true crop where holes are anywhere), which is then masked
 again, so input and truth always agree; a flip or a turn moves the crop and its mask together.
-Every batch carries its (epoch, batch) position, so a resumed run rebuilds the stream from where it stopped without
-saving the shuffle buffer in the checkpoint.
+Every batch carries its (epoch, batch) position, so a resumed run rebuilds the stream from where it
+stopped without saving the shuffle buffer in the checkpoint.
 
 The data set's hole layout (tfrecords/masks.py) decides what a batch holds: layout "center"
 {masked, patch}, layout "anywhere" {masked, mask (bool, True = hole), original}.

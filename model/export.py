@@ -32,8 +32,7 @@ from model import config as layout
 from model.averaging import restore_average
 from model.config import TrainConfig
 from model.networks import build_generator, build_mask_generator
-from model.self_ensemble import (DEFAULT_SELF_ENSEMBLE, DESCRIPTIONS, SELF_ENSEMBLES, averaged_prediction,
-                                 check_self_ensemble)
+from model.self_ensemble import DEFAULT_SELF_ENSEMBLE, DESCRIPTIONS, SELF_ENSEMBLES, averaged_prediction
 from pipelines.paths import check_filesystem, make_output
 from pipelines.usage import CommandParser, UsageError
 from tfrecords.geometry import Geometry
@@ -126,8 +125,8 @@ def export_saved_model(generator: keras.Model, geometry: Geometry, path: str,
                        metadata: dict[str, Any] | None = None, self_ensemble: str = DEFAULT_SELF_ENSEMBLE) -> str:
     """Writes the SavedModel and its `inpainting.json` to `path` (local or gs://), with the context
     encoder's signatures or the mask generator's (`generator_layout`), each averaging the generator
-    over the symmetries of `self_ensemble` (model/self_ensemble.py)."""
-    check_self_ensemble(self_ensemble)
+    over the symmetries of `self_ensemble` (model/self_ensemble.py; a name it does not know is a
+    ValueError when the signatures are traced, before anything is written)."""
     s = geometry.image_size
     holes = generator_layout(generator)
     archive = keras.export.ExportArchive()
@@ -205,8 +204,7 @@ def load_inpainter(path: str):
     return loaded.signatures["serving_default"], load_geometry(path)
 
 
-def export_run(model_dir: str, output: str, checkpoint: str = "best",
-               self_ensemble: str = DEFAULT_SELF_ENSEMBLE) -> str:
+def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
     """Rebuilds a run's generator (float32) from its saved config and a checkpoint, and exports it.
 
     `checkpoint` "best" takes the checkpoint the periodic evaluation selected (checkpoints/best/) where
@@ -214,7 +212,7 @@ def export_run(model_dir: str, output: str, checkpoint: str = "best",
     how it was selected and how the last evaluation compared.
     """
     generator, geometry, metadata = restore_run(model_dir, checkpoint)
-    return export_saved_model(generator, geometry, output, metadata, self_ensemble)
+    return export_saved_model(generator, geometry, output, metadata)
 
 
 def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, Geometry, dict[str, Any]]:
