@@ -170,13 +170,23 @@ def epoch_seed_of(seed: int, epoch: tf.Tensor) -> tf.Tensor:
 
 def eval_dataset(data_dir: str, geometry: Geometry, batch_size: int, max_images: int,
                  layout: str = "center") -> tf.data.Dataset | None:
-    """The eval split's first `max_images` records, in order, as `parse_examples` gives them ({masked,
-    patch, ...} or, layout "anywhere", {masked, mask, original, ...}); None without an eval split."""
+    """At most `max_images` records of the eval split, in order, as `parse_examples` gives them ({masked,
+    patch, ...} or, layout "anywhere", {masked, mask, original, ...}); None without an eval split.
+
+    A split larger than `max_images` (its count from the manifest) gives every k-th record: a photo's
+    crops lie next to each other, so its first records would be a few photos' crops only.
+    """
     try:
         files = shards.split_files(data_dir, "eval")
     except FileNotFoundError:
         return None
+    try:
+        records = shards.read_manifest(data_dir).get("splits", {}).get("eval", {}).get("records", 0)
+    except FileNotFoundError:
+        records = 0
+    every = max(1, -(-records // max_images))
     return (tf.data.TFRecordDataset(files, compression_type="GZIP")
+            .shard(every, 0)
             .take(max_images)
             .batch(batch_size)
             .map(lambda s: parse_examples(s, geometry, layout=layout), num_parallel_calls=AUTOTUNE)

@@ -30,7 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from model import config as layout
 from model.averaging import restore_average
-from model.config import TrainConfig
+from model.config import SELECTION_METRICS, TrainConfig
 from model.networks import build_generator, build_mask_generator
 from model.self_ensemble import DEFAULT_SELF_ENSEMBLE, DESCRIPTIONS, SELF_ENSEMBLES, averaged_prediction
 from pipelines.paths import check_filesystem, make_output
@@ -40,11 +40,13 @@ from tfrecords.schema import parse_examples
 
 METADATA = "inpainting.json"
 COMMAND = "model.export"
-# How the periodic evaluation picks the checkpoint to export (model/train.py).
-SELECTION_METRIC = "eval-split hole PSNR"
-SELECTION_REASON = ("held-out quality peaks early and then falls while the training loss keeps falling; "
-                    "PSNR is the hole metric the published context-encoder figures quote, it ranks "
-                    "checkpoints as L1 does, and it costs no extra network at every evaluation")
+# Why the periodic evaluation picks the checkpoint to export (model/train.py), by the metric it ranks by.
+_PEAKS = "held-out quality peaks and then falls while the training loss keeps falling"
+SELECTION_REASONS = {
+    "l1": f"{_PEAKS}; of the hole metrics, L1 follows a run's trend closest against the noise between "
+          "evaluations (bench/RESULTS.md)",
+    "psnr": f"{_PEAKS}; PSNR is the hole metric the published context-encoder figures quote",
+}
 LATEST_REASON = "the latest was asked for, or none was selected (no eval split, or --no-select-best)"
 
 
@@ -246,15 +248,25 @@ def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, 
         restore_average(generator.trainable_variables, chosen)
     tf.train.Checkpoint(step=trained).restore(latest).expect_partial()
     metadata = {"step": int(step), "trained_steps": int(trained), "checkpoint": chosen,
-                "selection": selection_summary(model_dir, int(step), chosen == best),
+                "selection": selection_summary(model_dir, int(step), chosen == best, config.select_by),
                 "config": config.to_dict(), "vgg_weights": run["vgg_weights"], "trained_on": run.get("hardware"),
                 "data": run.get("data")}
     return generator, geometry, metadata
 
 
-def selection_summary(model_dir: str, step: int, selected: bool) -> dict[str, Any]:
-    """Which checkpoint the export is and why, with the eval split's hole metrics at that step and at
-    the last evaluation (from eval.jsonl)."""
+def selection_score(metric: str, value: float) -> str:
+    """A selection score as the logs and the report print it: PSNR in dB, L1 in percent."""
+    return f"{value:.2f} dB" if metric == "psnr" else f"{100 * value:.2f}%"
+
+
+def improves(metric: str, score: float, best: float) -> bool:
+    """Whether `score` beats `best` on `metric`: a higher PSNR, a lower L1."""
+    return score > best if metric == "psnr" else score < best
+
+
+def selection_summary(model_dir: str, step: int, selected: bool, metric: str) -> dict[str, Any]:
+    """Which checkpoint the export is and why (selected by `metric`, a SELECTION_METRICS key), with the
+    eval split's hole metrics at that step and at the last evaluation (from eval.jsonl)."""
     path = os.path.join(model_dir, layout.EVAL_LOG)
     evals = []
     if tf.io.gfile.exists(path):
@@ -263,8 +275,9 @@ def selection_summary(model_dir: str, step: int, selected: bool) -> dict[str, An
     by_step = {e["step"]: e for e in evals}
     last = max(by_step.values(), key=lambda e: e["step"]) if by_step else None
     return {
-        "by": SELECTION_METRIC if selected else "latest checkpoint",
-        "why": SELECTION_REASON if selected else LATEST_REASON,
+        "by": SELECTION_METRICS[metric] if selected else "latest checkpoint",
+        "metric": metric,
+        "why": SELECTION_REASONS[metric] if selected else LATEST_REASON,
         "step": step,
         "hole": by_step[step]["hole"] if step in by_step else None,
         "last_step": last["step"] if last else None,
@@ -279,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", required=True, help="the training run directory")
     parser.add_argument("--output", required=True, help="where to write the SavedModel (local or gs://)")
     parser.add_argument("--checkpoint", choices=("best", "latest"), default="best",
-                        help=f"best: the one with the best {SELECTION_METRIC} (default; the latest where none "
-                             "was selected); latest: the last one")
+                        help="best: the one the run's periodic evaluation selected (default; the latest where "
+                             "none was selected); latest: the last one")
     parser.add_argument("--self-ensemble", choices=tuple(SELF_ENSEMBLES), default=DEFAULT_SELF_ENSEMBLE,
                         help="average the generator's predictions over: " + "; ".join(
                             f"{name}: {words}" for name, words in DESCRIPTIONS.items()))

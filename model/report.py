@@ -34,6 +34,7 @@ from PIL import Image  # noqa: E402
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 
 from model.evaluate import ANYWHERE, METRICS, summary_lines  # noqa: E402
+from model.export import selection_score  # noqa: E402
 from model.self_ensemble import DESCRIPTIONS  # noqa: E402
 from pipelines.paths import make_output  # noqa: E402
 from pipelines.usage import CommandParser, UsageError  # noqa: E402
@@ -267,8 +268,9 @@ def selection_line(results: dict[str, Any]) -> str:
     line = (f"The export is step {selection['step']} of {trained}, the checkpoint with the best "
             f"{selection['by']} over {selection['evaluations']} periodic evaluations")
     if selection.get("hole") and selection.get("last_hole"):
-        line += (f" ({selection['hole']['psnr']:.2f} dB; the last, at step {selection['last_step']}, scored "
-                 f"{selection['last_hole']['psnr']:.2f} dB)")
+        metric = selection.get("metric", "psnr")  # exports from before the choice of metric ranked by PSNR
+        line += (f" ({selection_score(metric, selection['hole'][metric])}; the last, at step "
+                 f"{selection['last_step']}, scored {selection_score(metric, selection['last_hole'][metric])})")
     held_out = results["split"] != "eval"
     return line + (f". The figures here come from the `{results['split']}` split, which neither training nor "
                    "that selection saw." if held_out else

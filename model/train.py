@@ -36,12 +36,12 @@ import tensorflow as tf
 from model import config as layout
 from model import losses
 from model.averaging import WeightAverage
-from model.config import ARCHITECTURE_FIELDS, PAPER_RECIPE, RECIPES, TrainConfig
+from model.config import ARCHITECTURE_FIELDS, PAPER_RECIPE, RECIPES, SELECTION_METRICS, TrainConfig
 from model.cpu import cpu_has_amx_bfloat16
 from model.data_checks import check_geometry, check_schema
 from model.data import eval_dataset, geometry_from_manifest, layout_from_manifest, originals, train_dataset
-from model.export import (SELECTION_METRIC, export_run, inpaint, inpaint_anywhere, mask_model_input, read_metadata,
-                          to_unit_range)
+from model.export import (export_run, improves, inpaint, inpaint_anywhere, mask_model_input, read_metadata,
+                          selection_score, to_unit_range)
 from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
 from model.networks import build_discriminator, build_generator, build_mask_generator
 from model.vgg import build_vgg_features
@@ -365,14 +365,16 @@ class Trainer:
 
     def keep_if_best(self, result: dict[str, Any], step: int) -> bool:
         """Saves the generator as the best checkpoint when this evaluation beats every earlier one."""
-        score = result["hole"]["psnr"]
+        metric = self.config.select_by
+        score = result["hole"][metric]
         best = self.best_so_far()
-        if best is not None and best["score"] >= score:
+        if best is not None and not improves(metric, score, best["score"]):
             return False
         self.best_manager.save(checkpoint_number=step)
-        _write_json(self._best_file, {"step": step, "score": score, "metric": SELECTION_METRIC})
-        logging.info("step %d is the best so far (%s %.2f dB%s): kept in %s", step, SELECTION_METRIC, score,
-                     f", was {best['score']:.2f} at step {best['step']}" if best else "",
+        _write_json(self._best_file, {"step": step, "score": score, "metric": SELECTION_METRICS[metric]})
+        logging.info("step %d is the best so far (%s %s%s): kept in %s", step, SELECTION_METRICS[metric],
+                     selection_score(metric, score),
+                     f", was {selection_score(metric, best['score'])} at step {best['step']}" if best else "",
                      layout.BEST_CHECKPOINT)
         return True
 
@@ -521,7 +523,7 @@ HELP = {
     "overlap_weight": "pixel-loss weight of the overlap ring",
     "pixel_loss": "mse (the structural loss's squared error) | l1 (absolute error)",
     "vgg_weights": "imagenet | random | PATH (.npz, Keras notop .h5, Caffe vgg16.npy)",
-    "eval_images": "eval-split images used by the periodic evaluation",
+    "eval_images": "most eval-split records the periodic evaluation scores (spread over the split when it has more)",
     "mixed_precision": "auto (float16 on GPUs, bfloat16 on CPUs with AMX) | on (float16) | bfloat16 | off", "jit_compile": "XLA: auto (GPU only) | on | off",
     "upsampling": "decoder upsampling: resize (nearest x2 + conv 3x3) | bilinear (bilinear x2 + conv 3x3) | transpose (the paper's)",
     "color_jitter": "brightness/contrast/saturation jitter: factors in [1-j, 1+j]; 0 turns it off",
@@ -529,6 +531,7 @@ HELP = {
     "strategy": "auto (MirroredStrategy with >1 GPU) | default | mirrored",
     "ema_momentum": "momentum of the generator's weight average that is evaluated and exported; 0: raw weights",
     "lr_schedule": "constant | cosine (each network's learning rate falls to 0 over its updates)",
+    "select_by": "the eval-split hole metric the best checkpoint is chosen by: l1 (lowest) | psnr (highest)",
 }
 
 
@@ -548,7 +551,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="turn each training crop by a random multiple of 90 degrees "
                              f"(default {TrainConfig.quarter_turns})")
     parser.add_argument("--no-select-best", dest="select_best", action="store_false", default=None,
-                        help=f"export the last checkpoint, not the one with the best {SELECTION_METRIC}")
+                        help="export the last checkpoint, not the one the periodic evaluation selected")
     for field in dataclasses.fields(TrainConfig):
         if field.name in ("phase_steps", "flip", "quarter_turns", "select_best"):
             continue

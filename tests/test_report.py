@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from model.report import build_report, group_panels, phase_changes, read_scalars, run
+from model.report import build_report, group_panels, phase_changes, read_scalars, run, selection_line
 
 
 def _write_tensor_scalars(log_dir, steps, switch):
@@ -178,3 +178,16 @@ def test_holes_anywhere_grid_shows_the_mask_column_and_a_row_per_sample(tiny_run
     # The hole's outline on the masked input, in yellow.
     first = pixels[:, :anywhere.width // 9]
     assert ((first[..., 0] > 200) & (first[..., 1] > 200) & (first[..., 2] < 80)).sum() > 500
+
+
+def test_the_selection_line_gives_the_score_of_the_metric_the_export_was_chosen_by():
+    selection = {"by": "eval-split hole L1", "metric": "l1", "step": 2200, "evaluations": 24, "last_step": 2400,
+                 "hole": {"l1": 0.11338, "psnr": 17.24}, "last_hole": {"l1": 0.11341, "psnr": 17.22}}
+    results = {"split": "test", "model_metadata": {"trained_steps": 2400, "selection": selection}}
+    assert selection_line(results).startswith(
+        "The export is step 2200 of 2400, the checkpoint with the best eval-split hole L1 over 24 periodic "
+        "evaluations (11.34%; the last, at step 2400, scored 11.34%). The figures here come from the `test` split")
+    # An export from before the choice of metric was selected by PSNR and says nothing of it.
+    legacy = {k: v for k, v in selection.items() if k != "metric"} | {"by": "eval-split hole PSNR"}
+    assert "(17.24 dB; the last, at step 2400, scored 17.22 dB)" in selection_line(
+        {"split": "test", "model_metadata": {"trained_steps": 2400, "selection": legacy}})

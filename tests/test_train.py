@@ -14,7 +14,7 @@ from conftest import build_tiny_records
 from model import vgg_weights
 from model.config import TrainConfig
 from model.data import eval_dataset, jitter_colours, originals, train_dataset
-from model.export import (export_hole_layout, inpaint, inpaint_anywhere, load_inpainter, main as export_main,
+from model.export import (export_hole_layout, improves, inpaint, inpaint_anywhere, load_inpainter, main as export_main,
                           read_metadata, restore_run)
 from model.self_ensemble import DEFAULT_SELF_ENSEMBLE
 from model.train import (NonFiniteLossError, Trainer, cpu_has_amx_bfloat16, main, overrides_from_args,
@@ -226,16 +226,27 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
     assert "quarter_turns" not in overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m"]))
     # A run directory from before the decoder option existed restores as the transposed network it was.
     legacy = {k: v for k, v in TrainConfig(width=8).to_dict().items()
-              if k not in ("upsampling", "color_jitter", "grayscale_fraction", "select_best", "quarter_turns")}
+              if k not in ("upsampling", "color_jitter", "grayscale_fraction", "select_best", "quarter_turns", "select_by")}
     assert TrainConfig.from_dict(legacy).upsampling == "transpose" and not TrainConfig.from_dict(legacy).quarter_turns
     os.makedirs(tmp_path / "run")
     (tmp_path / "run" / "config.json").write_text(TrainConfig(width=8).to_json())
     with pytest.raises(ValueError, match="width=8"):
         resolve_config(str(tmp_path / "run"), {"width": 16})
     assert resolve_config(str(tmp_path / "run"), {"lr_g": 1e-3}).width == 8
+    with pytest.raises(ValueError, match="select_by=l1"):  # its best checkpoint was ranked by L1
+        resolve_config(str(tmp_path / "run"), {"select_by": "psnr"})
+    assert TrainConfig.from_dict(legacy).select_by == "psnr"  # runs from before the choice ranked by PSNR
     with pytest.raises(ValueError, match="fewer than one batch"):
         Trainer(TrainConfig(width=8, bottleneck=16, batch_size=64, vgg_weights="random"), tiny_records,
                 str(tmp_path / "big")).run()
+
+
+def test_a_capped_evaluation_takes_records_spread_over_the_eval_split(tmp_path):
+    records = build_tiny_records(tmp_path, eval_crops=6, geometry=SMALL)
+    every = np.concatenate([b["masked"].numpy() for b in eval_dataset(records, SMALL, 4, 1024)])
+    capped = np.concatenate([b["masked"].numpy() for b in eval_dataset(records, SMALL, 4, 2)])
+    assert len(every) == 6
+    np.testing.assert_array_equal(capped, every[[0, 3]])
 
 
 def test_colour_jitter_is_seeded_and_keeps_input_and_truth_consistent(tiny_records):
@@ -266,9 +277,11 @@ def test_export_is_the_best_checkpoint_and_resume_continues_from_the_latest(tiny
     first.run(until_step=2)
     images = next(iter(train_dataset(tiny_records, first.geometry, 4, 0, 16, flip=False)))["masked"]
     at_step_2 = inpaint(first.generator, images, first.geometry)["inpainted"].numpy()
-    # A score no later evaluation reaches: step 2 stays the best whatever training does next.
-    assert first.keep_if_best({"hole": {"psnr": 1e9}}, 2)
-    assert not first.keep_if_best({"hole": {"psnr": 50.0}}, 2)
+    # A hole L1 no later evaluation reaches: step 2 stays the best whatever training does next.
+    assert first.keep_if_best({"hole": {"l1": -1.0}}, 2)
+    assert not first.keep_if_best({"hole": {"l1": 0.0}}, 2)
+    assert improves("l1", 0.10, 0.11) and not improves("l1", 0.11, 0.11) and not improves("l1", 0.12, 0.11)
+    assert improves("psnr", 18.0, 17.0) and not improves("psnr", 17.0, 17.0) and not improves("psnr", 16.0, 17.0)
 
     resumed = Trainer(config, tiny_records, model_dir)
     assert resumed.restore() == 2  # the latest checkpoint, not the best one
@@ -277,7 +290,8 @@ def test_export_is_the_best_checkpoint_and_resume_continues_from_the_latest(tiny
     assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-6")
     metadata = read_metadata(summary["export"])
     assert metadata["step"] == 2 and metadata["trained_steps"] == 6
-    assert metadata["selection"]["by"] == "eval-split hole PSNR" and metadata["selection"]["last_step"] == 6
+    assert metadata["selection"]["by"] == "eval-split hole L1" and metadata["selection"]["last_step"] == 6
+    assert metadata["selection"]["metric"] == "l1"
     exported = tf.saved_model.load(summary["export"]).signatures["serving_default"](images=images)["inpainted"]
     assert np.abs(exported.numpy().astype(int) - at_step_2.astype(int)).max() <= 1
     assert not np.array_equal(inpaint(resumed.generator, images, resumed.geometry)["inpainted"].numpy(), at_step_2)
@@ -440,9 +454,11 @@ def test_a_few_steps_on_holes_anywhere_lower_the_loss_and_export_the_mask_model(
     summary = trainer.run()  # 14 structural steps, 2 joint ones with the crop discriminator
     run = json.load(open(tmp_path / "run" / "run.json"))
     assert run["holes"] == "anywhere"
-    # The periodic evaluation scores the holes' pixels, and selects the export by their PSNR.
+    # The periodic evaluation scores the holes' pixels, and selects the export by their L1.
     assert set(summary["eval"]) == {"hole", "count"} and summary["eval"]["count"] == 4
-    assert summary["best"]["step"] == 16 and summary["best"]["score"] == summary["eval"]["hole"]["psnr"]
+    evaluations = [json.loads(line) for line in open(tmp_path / "run" / "eval.jsonl")]
+    lowest = min(evaluations, key=lambda e: e["hole"]["l1"])
+    assert summary["best"] == {"step": lowest["step"], "score": lowest["hole"]["l1"], "metric": "eval-split hole L1"}
 
     assert export_hole_layout(summary["export"]) == "anywhere"
     serve, geometry = load_inpainter(summary["export"])
