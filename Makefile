@@ -35,8 +35,8 @@ BATCH      ?= 32
 BOTTLENECK ?= 4000
 WIDTH      ?= 64
 # The demo trains a narrower network (bench/RESULTS.md: it scored like the paper's on held-out
-# photos in a GPU study and trains 2.6x faster on a CPU) for about 13 minutes of training on a
-# 2-core CPU with AMX (bfloat16), which keeps the demo near 20 minutes after set-up. DEMO_STEPS=3600
+# photos in a GPU study and trains 2.6x faster on a CPU) for 13-15 minutes of training on a
+# 2-core CPU with AMX (bfloat16), which keeps the demo near 20 minutes after set-up (22.6 measured). DEMO_STEPS=3600
 # (21 minutes of training) scored better on every held-out measure in both seeds (bench/RESULTS.md).
 DEMO_STEPS ?= 2400
 DEMO_BOTTLENECK ?= 1000

@@ -23,7 +23,7 @@ MEASURED_CORES = 2
 # Seconds on the 2-core box C: a fixed start-up and a cost per unit (photo, image trained, crop).
 PREPROCESS_START, PREPROCESS_PER_PHOTO = 5.0, 0.009
 TRAIN_START = 20.0
-TRAIN_IMAGES_PER_SECOND = {"bfloat16": 91.0, "float32": 37.0}  # with the periodic evaluations (800 crops)
+TRAIN_IMAGES_PER_SECOND = {"bfloat16": 87.0, "float32": 37.0}  # with the periodic evaluations (800 crops)
 # The mask-channel generator (holes anywhere) predicts the whole crop and runs VGG16 on it: 46 against
 # 115 images/s on box C (runs/default-mixed, 2026-12-01).
 ANYWHERE_TRAIN_SLOWDOWN = 2.5
