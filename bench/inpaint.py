@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from model.config import AUTO_COARSE_FILL, GENERATOR_COARSE_FILLS
 from model.self_ensemble import SELF_ENSEMBLES
 from tfrecords import Record
 
@@ -229,7 +230,8 @@ def bench_masks(args: argparse.Namespace, tmp: str) -> None:
 
     model = os.path.join(tmp, "export")
     keras.utils.set_random_seed(0)
-    generator = build_mask_generator(Geometry(), bottleneck=args.bottleneck, width=args.width)
+    generator = build_mask_generator(Geometry(), bottleneck=args.bottleneck, width=args.width,
+                                     coarse_fill=args.coarse_fill)
     export_saved_model(generator, Geometry(), model, {"note": "untrained, for the benchmark"}, args.self_ensemble)
     width, height = (int(v) for v in args.photo_size.split("x"))
     photos, masks = make_masked_photos(os.path.join(tmp, "large"), args.photos, width, height, args.holes)
@@ -262,6 +264,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=64, help="with --masks: how many photos")
     parser.add_argument("--photo-size", default="1024x768", help="with --masks: WIDTHxHEIGHT of the photos")
     parser.add_argument("--holes", type=int, default=3, help="with --masks: holes per photo")
+    parser.add_argument("--coarse-fill", default=AUTO_COARSE_FILL["anywhere"], choices=GENERATOR_COARSE_FILLS,
+                        help="with --masks: what the mask generator sees in the hole (default: what training "
+                             "builds for holes anywhere)")
     parser.add_argument("--self-ensemble", default="none", choices=tuple(SELF_ENSEMBLES),
                         help="the export's self-ensemble (model.export --self-ensemble); none by default: the "
                              "generator's own cost, as measured before the option (mirror doubles it)")

@@ -16,6 +16,9 @@ the whole inpainted uint8 image; only the hole differs from the input.
   radius 1-3 up to 0.9 dB less.
 - `biharmonic`: scikit-image's `inpaint_biharmonic`, the smoothest (biharmonic) surface through the
   context, per channel: a sparse linear solve, about 15 ms an image.
+- `harmonic`: this project's smooth fill (model/harmonic_fill.py, a mask-weighted pyramid and Jacobi
+  sweeps: each hole pixel the mean of its neighbours), what the harmonic-start generators refine;
+  beside the model it shows what the network adds to its start.
 - `fsr`: OpenCV contrib's Frequency Selective Reconstruction (`cv2.xphoto.inpaint`, Seiler et al.
   2015, Genser et al. 2018): each 16 px block modelled as a sparse sum of Fourier basis functions
   fitted to its known pixels. Measured on 40 random crops (5 each of 8 scikit-image photos), 128x128
@@ -30,7 +33,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import tensorflow as tf
 from skimage.restoration import inpaint_biharmonic
+
+from model.harmonic_fill import harmonic_fill
 
 DEFAULT_RADIUS = 5
 
@@ -40,6 +46,7 @@ LABELS = {
     "telea": "OpenCV Telea",
     "navier_stokes": "OpenCV Navier-Stokes",
     "biharmonic": "scikit-image biharmonic",
+    "harmonic": "Harmonic fill",
     "fsr": "OpenCV FSR (fast)",
 }
 
@@ -70,6 +77,17 @@ def biharmonic(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _paste(masked, np.clip(np.round(painted * 255.0), 0, 255).astype(np.uint8), hole)
 
 
+def harmonic(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Each hole pixel the mean of its neighbours, solved coarse to fine (model/harmonic_fill.py)."""
+    hole = _check(masked, mask)
+    painted = _harmonic_fill(masked[None].astype(np.float32), hole[None, :, :, None].astype(np.float32))
+    return _paste(masked, np.clip(np.round(painted.numpy()[0]), 0, 255).astype(np.uint8), hole)
+
+
+# One graph per image size (the pyramid's depth follows it): eagerly, the fill's few hundred small ops cost more than the work in them.
+_harmonic_fill = tf.function(harmonic_fill)
+
+
 def fsr(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """OpenCV's Frequency Selective Reconstruction, fast profile."""
     hole = _check(masked, mask)
@@ -90,6 +108,7 @@ def run_baselines(masked: np.ndarray, mask: np.ndarray, radius: int = DEFAULT_RA
         "telea": lambda: telea(masked, mask, radius),
         "navier_stokes": lambda: navier_stokes(masked, mask, radius),
         "biharmonic": lambda: biharmonic(masked, mask),
+        "harmonic": lambda: harmonic(masked, mask),
         "fsr": lambda: fsr(masked, mask),
     }
     return {name: fill() for name, fill in methods.items() if names is None or name in names}

@@ -10,12 +10,20 @@ from typing import Any
 PAPER_STRUCTURAL_FRACTION = 50 / 60
 # Fields that fix the networks' shapes, what a checkpoint holds or how the best one is chosen: a resumed
 # run must keep them.
-ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling", "ema_momentum", "select_by")
+ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling", "coarse_fill", "ema_momentum", "select_by")
 # What a config.json written before a field existed meant by it: runs trained then restore as they were.
 LEGACY_DEFAULTS = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0,
                    "select_best": False, "ema_momentum": 0.0, "lr_schedule": "constant",
-                   "pixel_loss": "mse", "quarter_turns": False, "select_by": "psnr"}
+                   "pixel_loss": "mse", "quarter_turns": False, "select_by": "psnr",
+                   "coarse_fill": "none"}
 UPSAMPLING = ("resize", "bilinear", "transpose")
+# What the hole holds when the encoder sees it (model/networks.py): the fill colour ("none", the
+# paper's) or its harmonic fill from the context ("harmonic"); and what "auto" picks per hole layout:
+# the harmonic start for holes anywhere, where it was measured (bench/RESULTS.md), the paper's fill
+# colour for the centre hole.
+GENERATOR_COARSE_FILLS = ("none", "harmonic")
+COARSE_FILLS = ("auto", *GENERATOR_COARSE_FILLS)
+AUTO_COARSE_FILL = {"anywhere": "harmonic", "center": "none"}
 LR_SCHEDULES = ("constant", "cosine")
 PIXEL_LOSSES = ("mse", "l1")
 # What checkpoint selection can rank by, and how it names it: hole L1 (lower is better) or PSNR (higher).
@@ -36,6 +44,10 @@ class TrainConfig:
     bottleneck: int = 4000
     width: int = 64
     upsampling: str = "resize"
+    # "harmonic": the hole reaches the encoder painted smoothly from its context (model/harmonic_fill.py)
+    # and the decoder's output is added to that fill; "none": the fill colour, and a tanh output (the
+    # paper's). "auto" is resolved by the hole layout (AUTO_COARSE_FILL) when training starts.
+    coarse_fill: str = "auto"
     # Optimisation: Adam with beta1 0.5; the context encoder runs G at 10x D's learning rate.
     batch_size: int = 64
     lr_g: float = 2e-4
@@ -103,6 +115,7 @@ class TrainConfig:
                              f"{self.grayscale_fraction} in [0, 1]")
         for name, allowed in (("mixed_precision", ("auto", "on", "bfloat16", "off")), ("jit_compile", ("auto", "on", "off")),
                               ("strategy", ("auto", "default", "mirrored")), ("upsampling", UPSAMPLING),
+                              ("coarse_fill", COARSE_FILLS),
                               ("lr_schedule", LR_SCHEDULES), ("pixel_loss", PIXEL_LOSSES),
                               ("select_by", tuple(SELECTION_METRICS))):
             if getattr(self, name) not in allowed:
@@ -122,6 +135,12 @@ class TrainConfig:
             raise ValueError(f"recipe {recipe!r} is not one of {RECIPES}")
         structural = steps if recipe == "measured" else math.ceil(steps * PAPER_STRUCTURAL_FRACTION)
         return structural, steps - structural
+
+    def for_layout(self, holes: str) -> "TrainConfig":
+        """This config with an "auto" coarse fill resolved for the data's hole layout."""
+        if self.coarse_fill != "auto":
+            return self
+        return dataclasses.replace(self, coarse_fill=AUTO_COARSE_FILL[holes])
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

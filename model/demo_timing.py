@@ -24,9 +24,10 @@ MEASURED_CORES = 2
 PREPROCESS_START, PREPROCESS_PER_PHOTO = 5.0, 0.009
 TRAIN_START = 20.0
 TRAIN_IMAGES_PER_SECOND = {"bfloat16": 87.0, "float32": 37.0}  # with the periodic evaluations (800 crops)
-# The mask-channel generator (holes anywhere) predicts the whole crop and runs VGG16 on it: 46 against
-# 115 images/s on box C (runs/default-mixed, 2026-12-01).
-ANYWHERE_TRAIN_SLOWDOWN = 2.5
+# The mask-channel generator (holes anywhere) predicts the whole crop, runs VGG16 on it and starts from
+# the harmonic fill: 31 images/s with the periodic evaluations on box C (runs/coarse, 2026-12-02; 37
+# without the harmonic start), against the centre model's 87.
+ANYWHERE_TRAIN_SLOWDOWN = 2.8
 INPAINT_START, INPAINT_PER_CROP = 10.0, 0.008
 EVALUATE_START, EVALUATE_PER_CROP = 15.0, 0.43  # FSR and LPIPS are most of it
 REPORT_SECONDS = 10.0

@@ -240,7 +240,8 @@ def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, 
     chosen = best if checkpoint == "best" and best else latest
     # float32 whatever the training policy: the export must run on CPUs as well as GPUs.
     build = build_mask_generator if run.get("holes", "center") == "anywhere" else build_generator
-    generator = build(geometry, config.bottleneck, config.width, dtype="float32", upsampling=config.upsampling)
+    generator = build(geometry, config.bottleneck, config.width, dtype="float32", upsampling=config.upsampling,
+                      coarse_fill=config.coarse_fill)
     step, trained = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(generator=generator, step=step).restore(chosen).expect_partial().assert_existing_objects_matched()
     if chosen != best and config.ema_momentum:

@@ -23,13 +23,29 @@ and checkerboard artifacts", Distill 2016); resizing then convolving spreads eve
 The mask generator's 4th channel is the hole mask, 1 in the hole and 0 in the context
 (model/export.py `mask_model_input`): the hole is data, so the same network fills boxes, strokes and
 users' masks anywhere in the crop.
+
+With `coarse_fill="harmonic"` (the mask generator's default, config.py AUTO_COARSE_FILL) the hole
+reaches the encoder painted with its harmonic fill from the context (model/harmonic_fill.py) instead
+of the fill colour, and the decoder's last layer, started at zero, predicts a correction that is
+added to that fill in place of the tanh:
+
+    masked image (+ mask) -> harmonic fill of the hole -> encoder ... decoder -> + harmonic fill
+                                                                                (its patch, centre)
+
+A 1 x 1 bottleneck passes the context's colours on coarsely; a thin stroke or a small box has context
+a few pixels away that a smooth fill continues almost exactly (bench/RESULTS.md: the paper's mask
+network alone was 0.8-1.9 dB under OpenCV Telea on boxes and strokes, the harmonic fill alone above it).
 """
 from __future__ import annotations
 
 import math
 
 import keras
+import numpy as np
+import tensorflow as tf
 
+from model.config import GENERATOR_COARSE_FILLS
+from model.harmonic_fill import harmonic_fill
 from tfrecords.geometry import Geometry
 
 KERNEL = 4
@@ -85,40 +101,76 @@ def discriminator_widths(width: int, layers: int) -> list[int]:
 RESIZE_INTERPOLATION = {"resize": "nearest", "bilinear": "bilinear"}
 
 
-def _upsample(x, filters: int, upsampling: str, name: str, dtype, use_bias: bool = False):
+def _upsample(x, filters: int, upsampling: str, name: str, dtype, use_bias: bool = False,
+              kernel_initializer: str | keras.initializers.Initializer | None = None):
     """Doubles the side: nearest ("resize") or bilinear ("bilinear") x2 then Conv 3x3, or ConvTranspose
     4x4 stride 2 ("transpose")."""
+    kernel_initializer = kernel_initializer or _init()
     if upsampling == "transpose":
         return keras.layers.Conv2DTranspose(filters, KERNEL, strides=2, padding="same", use_bias=use_bias,
-                                            kernel_initializer=_init(), name=name, dtype=dtype)(x)
+                                            kernel_initializer=kernel_initializer, name=name, dtype=dtype)(x)
     if upsampling not in RESIZE_INTERPOLATION:
         raise ValueError(f"upsampling {upsampling!r} is not one of {(*RESIZE_INTERPOLATION, 'transpose')}")
     x = keras.layers.UpSampling2D(2, interpolation=RESIZE_INTERPOLATION[upsampling], name=f"{name}_upsample",
                                   dtype=dtype)(x)
-    return keras.layers.Conv2D(filters, 3, padding="same", use_bias=use_bias, kernel_initializer=_init(),
+    return keras.layers.Conv2D(filters, 3, padding="same", use_bias=use_bias, kernel_initializer=kernel_initializer,
                                name=name, dtype=dtype)(x)
 
 
+class HarmonicHoleFill(keras.layers.Layer):
+    """The input crop with its hole painted by `harmonic_fill` instead of the fill colour, float32: the
+    hole is the input's 4th channel (the mask generator's), or the fixed `hole` box (S,S,1) given."""
+
+    def __init__(self, hole: np.ndarray | None = None, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.hole = None if hole is None else np.asarray(hole, np.float32)
+
+    def call(self, x):
+        rgb = x[..., :3]
+        hole = x[..., 3:] if self.hole is None else tf.constant(self.hole[None])
+        filled = harmonic_fill(rgb, hole)
+        return filled if self.hole is not None else tf.concat([filled, x[..., 3:]], axis=-1)
+
+
 def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
-                    dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose") -> keras.Model:
+                    dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose",
+                    coarse_fill: str = "none") -> keras.Model:
     """Masked image in [-1, 1] (hole filled) -> predicted centre patch in [-1, 1], float32."""
     image = keras.Input((geometry.image_size, geometry.image_size, 3), name="masked_image")
-    patch = _encoder_decoder(image, geometry, "patch", bottleneck, width, dtype, upsampling)
+    top, left, bottom, right = geometry.hole_box
+    hole = np.zeros((geometry.image_size, geometry.image_size, 1), np.float32)
+    hole[top:bottom, left:right] = 1.0
+    patch = _encoder_decoder(image, geometry, "patch", bottleneck, width, dtype, upsampling, coarse_fill, hole)
     return keras.Model(image, patch, name="context_encoder")
 
 
 def build_mask_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
-                         dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose") -> keras.Model:
+                         dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose",
+                         coarse_fill: str = "none") -> keras.Model:
     """Masked image in [-1, 1] (hole filled) with the mask as a 4th channel (1 = hole) -> the predicted
     whole crop S x S x 3 in [-1, 1], float32."""
     image = keras.Input((geometry.image_size, geometry.image_size, 4), name="masked_image_and_mask")
-    crop = _encoder_decoder(image, geometry, "image", bottleneck, width, dtype, upsampling)
+    crop = _encoder_decoder(image, geometry, "image", bottleneck, width, dtype, upsampling, coarse_fill)
     return keras.Model(image, crop, name="mask_generator")
 
 
-def _encoder_decoder(x, geometry: Geometry, output: str, bottleneck: int, width: int, dtype, upsampling: str):
-    """The context encoder's layers from a crop-sized input to a tanh `output` ("patch": P x P, or
-    "image": S x S) named `predicted_{output}`, float32."""
+def _encoder_decoder(x, geometry: Geometry, output: str, bottleneck: int, width: int, dtype, upsampling: str,
+                     coarse_fill: str, hole: np.ndarray | None = None):
+    """The context encoder's layers from a crop-sized input to `output` ("patch": P x P, or "image":
+    S x S) named `predicted_{output}`, float32: a tanh image ("none"), or with `coarse_fill`
+    "harmonic" the hole's harmonic fill (the centre `hole` box given, else the input's 4th channel)
+    seen by the encoder and refined by the decoder's output added to it."""
+    if coarse_fill not in GENERATOR_COARSE_FILLS:
+        raise ValueError(f"coarse_fill {coarse_fill!r} is not one of {GENERATOR_COARSE_FILLS}")
+    coarse = None
+    if coarse_fill == "harmonic":
+        x = HarmonicHoleFill(hole, name="harmonic_fill")(x)
+        coarse = x[..., :3]
+        if output == "patch":
+            top, left, bottom, right = geometry.patch_box
+            s = geometry.image_size
+            coarse = keras.layers.Cropping2D(((top, s - bottom), (left, s - right)), name="coarse_patch",
+                                             dtype="float32")(coarse)
     x = _downsampling_stack(x, encoder_widths(width, halvings(geometry.image_size, "image size")), "encoder_", dtype)
 
     x = keras.layers.Conv2D(bottleneck, KERNEL, padding="valid", use_bias=False,
@@ -136,9 +188,13 @@ def _encoder_decoder(x, geometry: Geometry, output: str, bottleneck: int, width:
         x = _batch_norm(f"decoder_bn{i + 1}", dtype)(x)
         x = keras.layers.ReLU(name=f"decoder_relu{i + 1}", dtype=dtype)(x)
 
-    x = _upsample(x, 3, upsampling, "decoder_rgb", dtype, use_bias=True)
     # float32 out whatever the compute dtype: losses and export expect it.
-    return keras.layers.Activation("tanh", name=f"predicted_{output}", dtype="float32")(x)
+    if coarse is None:
+        x = _upsample(x, 3, upsampling, "decoder_rgb", dtype, use_bias=True)
+        return keras.layers.Activation("tanh", name=f"predicted_{output}", dtype="float32")(x)
+    # Zero at the start, so training starts from the harmonic fill; to_uint8 clips what steps past [-1, 1].
+    x = _upsample(x, 3, upsampling, "decoder_rgb", dtype, use_bias=True, kernel_initializer="zeros")
+    return keras.layers.Add(name=f"predicted_{output}", dtype="float32")([coarse, x])
 
 
 def build_discriminator(geometry: Geometry, width: int = 64, dtype: str | keras.DTypePolicy | None = None,

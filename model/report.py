@@ -335,7 +335,8 @@ def _metrics_notes(results: dict[str, Any], vgg_region: str) -> str:
     return (f"PSNR peak 255; L1/L2 are mean absolute/squared error as % of the pixel range. Mean colour fill paints "
             f"the hole with the mean of the image's visible pixels; OpenCV radius "
             f"{results['baseline_settings']['opencv_inpaint_radius']} px; FSR is OpenCV's Frequency Selective "
-            f"Reconstruction, fast profile. LPIPS: LPIPS(VGG) of the whole {size}x{size} inpainted image against "
+            f"Reconstruction, fast profile. The harmonic fill paints each hole pixel with the mean of its neighbours "
+            f"(this project's, model/harmonic_fill.py): what a harmonic-start model refines. LPIPS: LPIPS(VGG) of the whole {size}x{size} inpainted image against "
             f"the original. VGG feature distance: the structural loss's VGG16 term (conv1_1, conv2_1, conv3_1, "
             f"each normalised by the truth's mean square) {vgg_region}"
             + (f" (not computed: {skipped})" if skipped else "")

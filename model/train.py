@@ -153,10 +153,11 @@ class Trainer:
     """Builds the networks, optimizers and checkpoint of one run directory, and trains them."""
 
     def __init__(self, config: TrainConfig, data_dir: str, model_dir: str):
-        self.config, self.data_dir, self.model_dir = config, data_dir, model_dir
+        self.data_dir, self.model_dir = data_dir, model_dir
         check_schema(shards.read_manifest(data_dir), data_dir)
         self.geometry: Geometry = geometry_from_manifest(data_dir)
         self.holes = layout_from_manifest(data_dir)  # "center" | "anywhere"
+        self.config = config = config.for_layout(self.holes)
         run_file = os.path.join(model_dir, layout.RUN_FILE)
         trained = _read_json(run_file) if tf.io.gfile.exists(run_file) else {"holes": self.holes}
         if trained.get("holes", "center") != self.holes:
@@ -177,7 +178,7 @@ class Trainer:
             anywhere = self.holes == "anywhere"
             build = build_mask_generator if anywhere else build_generator
             self.generator = build(self.geometry, config.bottleneck, config.width, dtype=policy,
-                                   upsampling=config.upsampling)
+                                   upsampling=config.upsampling, coarse_fill=config.coarse_fill)
             self.discriminator = build_discriminator(self.geometry, config.width, dtype=policy,
                                                      side=self.geometry.image_size if anywhere else None)
             self.vgg = build_vgg_features(self.vgg_weights.arrays, dtype=policy)
@@ -532,6 +533,7 @@ HELP = {
     "ema_momentum": "momentum of the generator's weight average that is evaluated and exported; 0: raw weights",
     "lr_schedule": "constant | cosine (each network's learning rate falls to 0 over its updates)",
     "select_by": "the eval-split hole metric the best checkpoint is chosen by: l1 (lowest) | psnr (highest)",
+    "coarse_fill": "what the encoder sees in the hole: harmonic (a smooth fill from the context, which the decoder refines) | none (the fill colour) | auto (harmonic for holes anywhere, none for the centre hole)",
 }
 
 

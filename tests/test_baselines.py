@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from model.baselines import LABELS, biharmonic, fsr, mean_fill, navier_stokes, run_baselines, telea
+from model.baselines import LABELS, biharmonic, fsr, harmonic, mean_fill, navier_stokes, run_baselines, telea
 from model.metrics import masked_metrics, region_metrics
 from tfrecords.geometry import Geometry, crop, mask_centre
 from tfrecords.masks import centre_mask, mask_image
@@ -78,7 +78,7 @@ def test_mean_fill_uses_the_mean_of_the_visible_context():
     assert np.all(hole == (100, 100, 100))
 
 
-@pytest.mark.parametrize("method", [telea, navier_stokes, biharmonic])
+@pytest.mark.parametrize("method", [telea, navier_stokes, biharmonic, harmonic])
 def test_diffusion_methods_recover_a_smooth_gradient(method):
     # A horizontal ramp: diffusion from the borders should rebuild it closely, a constant should not.
     ramp = np.tile(np.linspace(0, 255, 128, dtype=np.float64)[None, :, None], (128, 1, 3)).astype(np.uint8)
@@ -91,6 +91,7 @@ def test_diffusion_methods_recover_a_smooth_gradient(method):
 def test_a_constant_image_is_filled_with_its_colour():
     masked, _ = mask_centre(np.full((128, 128, 3), (50, 120, 200), np.uint8), G)
     assert np.all(crop(biharmonic(masked, CENTRE), G.hole_box) == (50, 120, 200))
+    assert np.all(crop(harmonic(masked, CENTRE), G.hole_box) == (50, 120, 200))
     # FSR works in YCrCb: the colour round trip may move a channel by one grey level.
     assert _hole_error(fsr(masked, CENTRE), np.full((128, 128, 3), (50, 120, 200), np.uint8)).max() <= 1
 
@@ -147,8 +148,10 @@ def test_holes_anywhere_are_filled_from_their_own_context(kind):
     masked = mask_image(ramps, mask, G.fill_rgb)
     assert np.abs(biharmonic(masked, mask).astype(int) - ramps)[mask > 0].max() == 0
     constant = masked_metrics(mean_fill(masked, mask), ramps, mask)["l1"]
-    for method in (telea, navier_stokes, fsr):
+    for method in (telea, navier_stokes, fsr, harmonic):
         assert masked_metrics(method(masked, mask), ramps, mask)["l1"] < constant / 2, method.__name__
+    # A linear function is harmonic too: the coarse-to-fine sweeps land within a few grey levels of it.
+    assert np.abs(harmonic(masked, mask).astype(int) - ramps)[mask > 0].mean() < 3
 
 
 def test_bad_input_is_a_clear_error():
@@ -158,7 +161,7 @@ def test_bad_input_is_a_clear_error():
         mean_fill(np.zeros((64, 64, 3), np.uint8), CENTRE)
     with pytest.raises(ValueError, match="radius"):
         navier_stokes(np.zeros((128, 128, 3), np.uint8), CENTRE, radius=0)
-    for method in (biharmonic, fsr):
+    for method in (biharmonic, fsr, harmonic):
         with pytest.raises(ValueError, match="uint8"):
             method(np.zeros((128, 128, 3), np.int16), CENTRE)
     with pytest.raises(ValueError, match="no hole"):

@@ -39,8 +39,8 @@ def _records(directory, split):
 def test_every_method_is_scored_on_every_image(evaluated_dir):
     results = _results(evaluated_dir)
     assert results["count"] == 6
-    assert set(results["methods"]) == set(LABELS) == {"mean_fill", "telea", "navier_stokes", "biharmonic", "fsr",
-                                                      "model"}
+    assert set(results["methods"]) == set(LABELS) == {"mean_fill", "telea", "navier_stokes", "biharmonic", "harmonic",
+                                                      "fsr", "model"}
     for name, metrics in results["methods"].items():
         assert metrics["count"] == 6
         assert set(metrics["hole"]) == set(metrics["patch"]) == {"psnr", "ssim", "l1", "l2"}

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from model.harmonic_fill import harmonic_fill
 from model.networks import build_discriminator, build_generator, build_mask_generator
 from tfrecords.geometry import Geometry
 
@@ -109,3 +110,39 @@ def test_mask_generator_takes_the_mask_as_a_fourth_channel_and_predicts_the_whol
     assert half(tf.zeros([1, 128, 128, 4]), training=False).dtype == tf.float32
     d = build_discriminator(Geometry(), width=8, side=128)
     assert _shapes(d, "conv")[-1] == ("conv5", (4, 4, 64)) and tuple(d.output.shape[1:]) == (1,)
+
+
+def test_harmonic_generators_start_from_the_holes_harmonic_fill_and_refine_it():
+    geometry = Geometry()
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32)
+    hole = np.zeros((2, 128, 128, 1), np.float32)
+    hole[0, 10:40, 20:90] = 1.0
+    hole[1, 70:75, 5:120] = 1.0
+    g = build_mask_generator(geometry, bottleneck=16, width=8, upsampling="resize", coarse_fill="harmonic")
+    # The same weights as the paper's network; the decoder's last layer starts at zero.
+    assert g.count_params() == build_mask_generator(geometry, bottleneck=16, width=8, upsampling="resize").count_params()
+    np.testing.assert_array_equal(g.get_layer("decoder_rgb").kernel.numpy(), 0.0)
+    start = harmonic_fill(crops, hole).numpy()
+    np.testing.assert_array_equal(g(np.concatenate([crops, hole], -1), training=False).numpy(), start)
+    # The context encoder's start is its patch of the centre hole's fill.
+    c = build_generator(geometry, bottleneck=16, width=8, upsampling="resize", coarse_fill="harmonic",
+                        dtype="mixed_bfloat16")
+    top, left, bottom, right = geometry.hole_box
+    centre = np.zeros((1, 128, 128, 1), np.float32)
+    centre[:, top:bottom, left:right] = 1.0
+    p_top, p_left, p_bottom, p_right = geometry.patch_box
+    expected = harmonic_fill(crops, centre).numpy()[:, p_top:p_bottom, p_left:p_right]
+    out = c(crops, training=False)
+    assert out.dtype == tf.float32
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-6)
+    # The encoder sees the fill, not the fill colour: what the input holds in the hole does not matter.
+    painted = crops.copy()
+    painted[:, top:bottom, left:right] = 0.3
+    np.testing.assert_array_equal(c(painted, training=False).numpy(), out.numpy())
+    # Once the decoder's output is not zero, it is added to the fill.
+    g.get_layer("decoder_rgb").bias.assign([0.1, 0.0, -0.1])
+    moved = g(np.concatenate([crops, hole], -1), training=False).numpy() - start
+    np.testing.assert_allclose(moved.reshape(-1, 3).mean(0), [0.1, 0.0, -0.1], atol=1e-4)
+    with pytest.raises(ValueError, match="coarse_fill 'telea'"):
+        build_mask_generator(geometry, bottleneck=16, width=8, coarse_fill="telea")

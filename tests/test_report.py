@@ -152,7 +152,7 @@ def test_holes_anywhere_report_has_a_table_per_kind_with_the_best_in_bold(tiny_r
                              ("Hole metrics: strokes", results["by_kind"]["strokes"])):
         rows = _markdown_section_table(markdown, heading)
         assert [by_label[r[0]] for r in rows] == sorted(methods, key=lambda n: -methods[n]["hole"]["psnr"])
-        assert {"telea", "navier_stokes", "biharmonic", "fsr", "mean_fill", "model"} == {by_label[r[0]] for r in rows}
+        assert {"telea", "navier_stokes", "biharmonic", "harmonic", "fsr", "mean_fill", "model"} == {by_label[r[0]] for r in rows}
         for c, (group, key, pick) in enumerate(columns, start=1):
             best = pick(methods, key=lambda n: methods[n][group][key])
             assert [by_label[r[0]] for r in rows if r[c].startswith("**")] == [best], (heading, key)
