@@ -285,6 +285,14 @@ def self_ensemble_line(results: dict[str, Any]) -> str:
     return f" Each model fill averages the generator's predictions on {DESCRIPTIONS[name]}: self-ensemble {name}."
 
 
+def coarse_fill_line(results: dict[str, Any]) -> str:
+    """What the generator starts from, where that is the harmonic fill (model/networks.py); else ""."""
+    if results.get("model_metadata", {}).get("config", {}).get("coarse_fill") != "harmonic":
+        return ""
+    return (" The model starts from the hole's harmonic fill (the Harmonic fill row) and adds the generator's "
+            "correction to it.")
+
+
 @dataclasses.dataclass(frozen=True)
 class Table:
     heading: str
@@ -374,7 +382,7 @@ def build_report(run_dir: str, eval_dir: str, output_dir: str) -> dict[str, str]
         "headline": headline(results),
         "intro": (f"Run `{run_dir}`, model `{results['model']}`, evaluated on {results['count']} "
                   f"`{results['split']}` records of `{results['data']}` ({_holes_line(results)}). "
-                  f"{selection_line(results)}{self_ensemble_line(results)} "
+                  f"{selection_line(results)}{self_ensemble_line(results)}{coarse_fill_line(results)} "
                   f"Generated {datetime.datetime.now():%Y-%m-%d %H:%M}."),
         "tables": anywhere_tables(results) if anywhere else centre_tables(results),
         "grid_caption": ("Eval images, one per source photo, in turns over the hole kinds (named on the left): "

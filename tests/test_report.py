@@ -8,7 +8,8 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from model.report import build_report, group_panels, phase_changes, read_scalars, run, selection_line
+from model.report import (build_report, coarse_fill_line, group_panels, phase_changes, read_scalars, run,
+                          selection_line)
 
 
 def _write_tensor_scalars(log_dir, steps, switch):
@@ -70,8 +71,8 @@ def test_builds_pages_grid_and_curves(tiny_run, evaluated_dir, tmp_path):
     paths = build_report(tiny_run, evaluated_dir, str(tmp_path))
     assert set(paths) == {"html", "markdown", "grid", "curves"}
     grid = Image.open(paths["grid"])
-    # Eight columns (masked, five baselines, model, truth) and two sample rows, each cell larger than 128 px.
-    assert grid.width >= 8 * 128 * 1.5 and grid.height >= 2 * 128 * 1.5
+    # Nine columns (masked, six baselines, model, truth) and two sample rows, each cell larger than 128 px.
+    assert grid.width >= 9 * 128 * 1.5 and grid.height >= 2 * 128 * 1.5
     curves = np.asarray(Image.open(paths["curves"]).convert("L"))
     assert curves.std() > 10  # something was drawn
 
@@ -191,3 +192,10 @@ def test_the_selection_line_gives_the_score_of_the_metric_the_export_was_chosen_
     legacy = {k: v for k, v in selection.items() if k != "metric"} | {"by": "eval-split hole PSNR"}
     assert "(17.24 dB; the last, at step 2400, scored 17.22 dB)" in selection_line(
         {"split": "test", "model_metadata": {"trained_steps": 2400, "selection": legacy}})
+
+
+def test_the_intro_says_when_the_model_starts_from_the_harmonic_fill():
+    harmonic = {"model_metadata": {"config": {"coarse_fill": "harmonic"}}}
+    assert "starts from the hole's harmonic fill (the Harmonic fill row)" in coarse_fill_line(harmonic)
+    assert coarse_fill_line({"model_metadata": {"config": {"coarse_fill": "none"}}}) == ""
+    assert coarse_fill_line({"model_metadata": {}}) == ""  # exports from before the choice
