@@ -84,7 +84,8 @@ def harmonic(masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _paste(masked, np.clip(np.round(painted.numpy()[0]), 0, 255).astype(np.uint8), hole)
 
 
-# One graph per image size (the pyramid's depth follows it): eagerly, the fill's few hundred small ops cost more than the work in them.
+# One graph per image size (the pyramid's depth follows it): run eagerly, the fill's few hundred small ops
+# cost more than the work in them.
 _harmonic_fill = tf.function(harmonic_fill)
 
 

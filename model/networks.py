@@ -135,7 +135,8 @@ class HarmonicHoleFill(keras.layers.Layer):
 def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
                     dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose",
                     coarse_fill: str = "none") -> keras.Model:
-    """Masked image in [-1, 1] (hole filled) -> predicted centre patch in [-1, 1], float32."""
+    """Masked image in [-1, 1] (hole filled) -> predicted centre patch in [-1, 1] (a harmonic start's
+    correction may step past it: to_uint8 clips), float32."""
     image = keras.Input((geometry.image_size, geometry.image_size, 3), name="masked_image")
     top, left, bottom, right = geometry.hole_box
     hole = np.zeros((geometry.image_size, geometry.image_size, 1), np.float32)
@@ -148,7 +149,8 @@ def build_mask_generator(geometry: Geometry, bottleneck: int = 4000, width: int 
                          dtype: str | keras.DTypePolicy | None = None, upsampling: str = "transpose",
                          coarse_fill: str = "none") -> keras.Model:
     """Masked image in [-1, 1] (hole filled) with the mask as a 4th channel (1 = hole) -> the predicted
-    whole crop S x S x 3 in [-1, 1], float32."""
+    whole crop S x S x 3 in [-1, 1] (a harmonic start's correction may step past it: to_uint8 clips),
+    float32."""
     image = keras.Input((geometry.image_size, geometry.image_size, 4), name="masked_image_and_mask")
     crop = _encoder_decoder(image, geometry, "image", bottleneck, width, dtype, upsampling, coarse_fill)
     return keras.Model(image, crop, name="mask_generator")
