@@ -138,7 +138,7 @@ demo: bootstrap $(RAW)/.debian
 	@$(call timed,train STEPS=$(DEMO_STEPS) BOTTLENECK=$(DEMO_BOTTLENECK) WIDTH=$(DEMO_WIDTH),train)
 	@echo "==> [3/5] bulk inpaint the test split (photos neither training nor checkpoint selection saw) on Beam -> $(INPAINTED)"
 	@$(call timed,inpaint,inpaint)
-	@echo "==> [4/5] evaluate the model on the test split against mean fill, OpenCV Telea, Navier-Stokes and FSR, scikit-image biharmonic (PSNR, SSIM, L1, LPIPS) -> $(RUN)/eval"
+	@echo "==> [4/5] evaluate the model on the test split against mean fill, OpenCV Telea, Navier-Stokes and FSR, scikit-image biharmonic and the harmonic fill (PSNR, SSIM, L1, LPIPS) -> $(RUN)/eval"
 	@$(call timed,evaluate,evaluate)
 	@echo "==> [5/5] report -> $(RUN)/report"
 	@$(call timed,report,report)

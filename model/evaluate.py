@@ -1,4 +1,4 @@
-"""Inpainting quality of the trained model against five classical baselines, on the held-out split.
+"""Inpainting quality of the trained model against the baselines of model.baselines, on the held-out split.
 
     python -m model.evaluate --model runs/default/export --data data/tfrecords --output runs/default/eval
         [--split test --max-images N --batch-size 32 --samples 8 --radius 5 --vgg-weights imagenet]
