@@ -30,6 +30,9 @@ TRAIN_IMAGES_PER_SECOND = {"bfloat16": 87.0, "float32": 37.0}  # with the period
 ANYWHERE_TRAIN_SLOWDOWN = 2.8
 INPAINT_START, INPAINT_PER_CROP = 10.0, 0.008
 EVALUATE_START, EVALUATE_PER_CROP = 15.0, 0.43  # FSR and LPIPS are most of it
+# Every method fills and is scored over the whole crop's mask: the mixed demo's 704 test crops took 9.5
+# min on box C (2026-12-02, fresh clone) against the estimate of 5.4 at the centre's rate.
+ANYWHERE_EVALUATE_SLOWDOWN = 1.8
 REPORT_SECONDS = 10.0
 TEST_FRACTION = 0.1
 STAGES = ("preprocess", "train", "inpaint", "evaluate", "report")
@@ -55,7 +58,8 @@ def expected_seconds(size: DemoSize, n_cores: int, bfloat16: bool) -> dict[str, 
         "preprocess": PREPROCESS_START + size.photos * PREPROCESS_PER_PHOTO * scale,
         "train": TRAIN_START + size.steps * size.batch / rate,
         "inpaint": INPAINT_START + test_crops * INPAINT_PER_CROP * scale,
-        "evaluate": EVALUATE_START + test_crops * EVALUATE_PER_CROP * scale,
+        "evaluate": EVALUATE_START + test_crops * EVALUATE_PER_CROP * scale
+        * (ANYWHERE_EVALUATE_SLOWDOWN if size.holes != "center" else 1.0),
         "report": REPORT_SECONDS,
     }
 

@@ -12,7 +12,10 @@ def test_expectations_follow_the_work_the_cores_and_the_precision():
     assert expected_seconds(DemoSize(452, 16, 7200, 32), 2, True)["train"] > 1.9 * base["train"] - 60
     assert expected_seconds(demo, 4, True)["evaluate"] < base["evaluate"]
     assert expected_seconds(demo, 2, False)["train"] > 2 * base["train"]
-    assert expected_seconds(DemoSize(452, 16, 2400, 32, "mixed"), 2, True)["train"] > base["train"]
+    mixed = expected_seconds(DemoSize(452, 16, 2400, 32, "mixed"), 2, True)
+    assert mixed["train"] > base["train"]
+    # What the fresh-clone HOLES=mixed demo's evaluation took on box C: 9.5 min.
+    assert 8 * 60 < mixed["evaluate"] < 11 * 60 and mixed["evaluate"] > 1.5 * base["evaluate"]
 
 
 def test_plan_took_and_summary_write_and_read_one_log(tmp_path, capsys):
