@@ -47,6 +47,7 @@ import tensorflow as tf
 from model.config import GENERATOR_COARSE_FILLS
 from model.harmonic_fill import harmonic_fill
 from tfrecords.geometry import Geometry
+from tfrecords.masks import centre_mask
 
 KERNEL = 4
 MIN_SIDE = 4  # the encoder's last feature map and the decoder's first
@@ -138,9 +139,7 @@ def build_generator(geometry: Geometry, bottleneck: int = 4000, width: int = 64,
     """Masked image in [-1, 1] (hole filled) -> predicted centre patch in [-1, 1] (a harmonic start's
     correction may step past it: to_uint8 clips), float32."""
     image = keras.Input((geometry.image_size, geometry.image_size, 3), name="masked_image")
-    top, left, bottom, right = geometry.hole_box
-    hole = np.zeros((geometry.image_size, geometry.image_size, 1), np.float32)
-    hole[top:bottom, left:right] = 1.0
+    hole = (centre_mask(geometry) > 0)[..., None].astype(np.float32)
     patch = _encoder_decoder(image, geometry, "patch", bottleneck, width, dtype, upsampling, coarse_fill, hole)
     return keras.Model(image, patch, name="context_encoder")
 
