@@ -1,7 +1,7 @@
 """The preprocess pipeline against a plain single-process loop doing the same work.
 
     python -m bench.preprocess [--images 600] [--workers 2] [--rounds 3]
-        [--modes in_memory,multi_threading,multi_processing]
+        [--modes in_memory,multi_threading,multi_processing] [--baseline REV]
 
 Makes realistic JPEGs (500-1500 px crops of the embedded real photos, resized, with sensor-like
 noise, so they compress like photos), then times on the same files:
@@ -13,19 +13,27 @@ noise, so they compress like photos), then times on the same files:
 - the pipeline on the local runner with `--workers` workers in each of `--modes` (threads calling
   the DoFns directly, threads behind an in-process gRPC data plane, or processes), end to end, and
   its fixed cost (pipeline construction and worker start-up, measured on a handful of images) so
-  the steady rate is reported too.
+  the steady rate is reported too;
+- with `--baseline REV`, the same for the pipeline of `pipelines/preprocess.py` as it was at the git
+  revision REV (the rest of the tree as it is now), in the in-process modes: before and after a
+  change, measured side by side.
 Each figure is the median of `--rounds` rounds, the variants alternating within each round.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image
@@ -115,9 +123,25 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def run_pipeline(input_glob: str, output: str, workers: int, mode: str) -> None:
-    preprocess.run(["--input", input_glob, "--output", output, "--direct_num_workers", str(workers),
-                    "--direct_running_mode", mode])
+def run_pipeline(input_glob: str, output: str, workers: int, mode: str, module: ModuleType = preprocess) -> None:
+    module.run(["--input", input_glob, "--output", output, "--direct_num_workers", str(workers),
+                "--direct_running_mode", mode])
+
+
+def preprocess_at(revision: str, directory: Path) -> ModuleType:
+    """`pipelines/preprocess.py` as it was at git `revision`, imported under a name of its own (its
+    DoFns' classes pickle by that name, so only in this process: the in_memory and multi_threading
+    modes)."""
+    source = subprocess.run(["git", "show", f"{revision}:pipelines/preprocess.py"], capture_output=True,
+                            text=True, check=True).stdout
+    name = "preprocess_at_" + re.sub(r"\W", "_", revision)
+    path = directory / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="each measurement's median over this many rounds")
     parser.add_argument("--modes", default="in_memory,multi_threading,multi_processing",
                         help="FnApiRunner running modes to measure, comma-separated")
+    parser.add_argument("--baseline", metavar="REV", default="",
+                        help="also measure the pipeline at this git revision (e.g. HEAD, before a change)")
     args = parser.parse_args(argv)
     geometry = Geometry()
     spec = images.CropSpec(size=geometry.image_size, min_size=geometry.image_size)
@@ -138,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp)
         (tmp / "photos").mkdir()
         (tmp / "few").mkdir()
+        pipelines_run = {mode: preprocess for mode in modes}
+        if args.baseline:
+            baseline = preprocess_at(args.baseline, tmp)
+            pipelines_run.update({f"{mode}@{args.baseline}": baseline for mode in modes if mode != "multi_processing"})
         paths = make_jpegs(tmp / "photos", args.images)
         few = paths[: 2 * args.workers]
         for p in few:
@@ -158,14 +188,15 @@ def main(argv: list[str] | None = None) -> None:
                 "processes": timed(loops_side_by_side, processes, args.workers, paths, out / "processes",
                                    geometry, spec),
             }
-            for mode in modes:
+            for variant, module in pipelines_run.items():
+                mode = variant.split("@")[0]
                 try:
-                    measured[f"few-{mode}"] = timed(run_pipeline, str(tmp / "few" / "*.jpg"),
-                                                    str(out / f"few-{mode}"), args.workers, mode)
-                    measured[mode] = timed(run_pipeline, str(tmp / "photos" / "*.jpg"), str(out / mode),
-                                           args.workers, mode)
+                    measured[f"few-{variant}"] = timed(run_pipeline, str(tmp / "few" / "*.jpg"),
+                                                       str(out / f"few-{variant}"), args.workers, mode, module)
+                    measured[variant] = timed(run_pipeline, str(tmp / "photos" / "*.jpg"), str(out / variant),
+                                              args.workers, mode, module)
                 except Exception as e:  # a run that loses data fails its accounting: count it, go on
-                    failures.setdefault(mode, []).append(str(e).splitlines()[-1][:200])
+                    failures.setdefault(variant, []).append(str(e).splitlines()[-1][:200])
             for name, seconds in measured.items():
                 times.setdefault(name, []).append(seconds)
         load = os.getloadavg()[0]
@@ -180,17 +211,19 @@ def main(argv: list[str] | None = None) -> None:
         rate = n / median[kind]
         print(f"ceiling: the loop on 1/{args.workers} of the files in each of {args.workers} {kind}: {rate:7.1f} "
               f"images/s -> {rate / loop_rate:.2f}x the loop")
-    for mode in modes:
-        for failure in failures.get(mode, []):
-            print(f"pipeline, {args.workers} {mode} workers: a run FAILED: {failure}")
-        if mode not in median:
+    thread_ceiling = n / median["threads"]
+    for variant in pipelines_run:
+        for failure in failures.get(variant, []):
+            print(f"pipeline, {args.workers} {variant} workers: a run FAILED: {failure}")
+        if variant not in median:
             continue
-        full_s, fixed_s = median[mode], median[f"few-{mode}"]
+        full_s, fixed_s = median[variant], median[f"few-{variant}"]
         pipe_rate = n / full_s
         steady_rate = (n - len(few)) / max(full_s - fixed_s, 1e-9)
-        print(f"pipeline, {args.workers} {mode} workers: end to end {pipe_rate:7.1f} images/s -> "
+        print(f"pipeline, {args.workers} {variant} workers: end to end {pipe_rate:7.1f} images/s -> "
               f"{pipe_rate / loop_rate:.2f}x the loop; fixed cost ({len(few)} images) {fixed_s:.2f}s; steady "
-              f"{steady_rate:.1f} images/s -> {steady_rate / loop_rate:.2f}x the loop; per core "
+              f"{steady_rate:.1f} images/s -> {steady_rate / loop_rate:.2f}x the loop "
+              f"= {steady_rate / thread_ceiling:.2f} of the thread ceiling; per core "
               f"{1000 * args.workers / steady_rate:.2f} ms/image = {crop_rate * args.workers / steady_rate:.2f}x "
               f"decode+crop")
     print(f"load average at the end {load:.1f} (>{os.cpu_count()} means other jobs shared the CPU)")

@@ -6,15 +6,15 @@
     python -m pipelines.preprocess --input 'gs://bucket/photos/**.jpg' --output gs://bucket/tfrecords \\
         --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp --setup_file ./setup.py
 
-Stages: list the files, then (fusion broken) read and hash each one; exact duplicates (same sha256)
-are kept once, at their lexicographically first path (first held-out one, if any is, so that a
-held-out photo stays out of train and eval); each kept photo is decoded, cropped, masked
-and turned into records, each compressed as a gzip member and keyed by its shard (the number of
-shards per split is set from the files matched, so records go straight to their shard); each
-shard's records are sorted by id and written as one gzip TFRecord file. Every matched file ends as
-records, a duplicate or a reject (rejects.jsonl, with its reason), and manifest.json states the
-accounting: files_matched == images + duplicates + rejects (of photos), and every record made is in
-a shard.
+Stages: list the files, then (fusion broken) read, hash, decode, crop and mask each photo, and turn
+its crops into records, each compressed as a gzip member and keyed by its shard (the number of shards
+per split is set from the files the command matched, so records go straight to their shard); exact
+duplicates (same sha256) are kept once, at their lexicographically first path (first held-out one,
+if any is, so that a held-out photo stays out of train and eval), and the others' records are left
+out as each shard's records are sorted by id and written as one gzip TFRecord file. Every matched
+file ends as records, a duplicate or a reject (rejects.jsonl, with its reason), and manifest.json
+states the accounting: files_matched == images + duplicates + rejects (of photos), and every record
+made is in a shard.
 
 The train/eval/test split (pipelines/splits.py) hashes a *split group*: the photo's content hash,
 or, for a file whose name matches --split-group-pattern, its directory plus the name with the match
@@ -71,6 +71,7 @@ COMMAND = "preprocess"
 REJECTS = "rejects.jsonl"
 DUPLICATES = "duplicates.jsonl"
 _REJECT, _DUPLICATE = "reject", "duplicate"
+HOLE = "hole"  # an event key's tag: (HOLE, record kind, hole pixels) counts records
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -122,42 +123,6 @@ def _pair_by_stem(element: tuple[str, dict[str, Iterable[str]]], photo_root: str
         yield beam.pvalue.TaggedOutput(_REJECT, _reject(mask, mask_files.MASK_WITHOUT_PHOTO, detail, mask))
 
 
-class ReadAndHash(beam.DoFn):
-    """Source -> (sha256 of the photo's bytes, source); unreadable photos go to the rejects."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-
-    def process(self, source: Source) -> Iterator[Any]:
-        Metrics.counter(NAMESPACE, "files_read").inc()
-        try:
-            data = _read(source.path)
-        except (OSError, IOError) as e:
-            self._progress.tick()
-            yield beam.pvalue.TaggedOutput(_REJECT, _reject(source.path, images.UNREADABLE, str(e), source.mask))
-            return
-        yield hashlib.sha256(data).hexdigest(), source
-
-
-class KeepFirstOfDuplicates(beam.DoFn):
-    """(sha256, sources) -> (sha256, kept source): the first held-out path if any, else the first
-    path; the other sources are duplicates (with their masks, which go unused)."""
-
-    def __init__(self, splits: SplitSpec, progress: Progress) -> None:
-        self._splits = splits
-        self._progress = progress
-
-    def process(self, element: tuple[str, Iterable[Source]]) -> Iterator[Any]:
-        key, sources = element
-        kept, *others = sorted(sources, key=lambda source: (not self._splits.held_out(source.path), source.path))
-        for other in others:
-            Metrics.counter(NAMESPACE, "duplicates").inc()
-            self._progress.tick()
-            duplicate = {"path": other.path, "duplicate_of": kept.path, "sha256": key}
-            yield beam.pvalue.TaggedOutput(_DUPLICATE, {**duplicate, "mask": other.mask} if other.mask else duplicate)
-        yield key, kept
-
-
 class Crop(NamedTuple):
     """A crop of a photo and its hole: `mask` None for the centre box of a `center` data set."""
 
@@ -167,56 +132,77 @@ class Crop(NamedTuple):
     kind: str
 
 
-class DecodeCropAndMask(beam.DoFn):
-    """(sha256, source) -> ((split, shard index), (record id, record as a gzip member)) per crop, one
-    summary per image and (kind, hole pixels) per record. Compressing here spreads the deflate over
-    the workers that decode."""
+class ImageSummary(NamedTuple):
+    """What a decoded photo gave: its split, its records, its crops dropped for leaving no context,
+    and (record kind, hole pixels) of each record."""
 
-    IMAGES = "images"
-    HOLES = "holes"
+    split: str
+    records: int
+    dropped: int
+    holes: list[tuple[str, int]]
+
+
+class ReadHashAndDecode(beam.DoFn):
+    """Source -> (sha256 of the photo's bytes, (source, its outcome)): the outcome is the image's
+    summary, (split, records, crops dropped, (record kind, hole pixels) per record), or its reject
+    row. Each crop's record goes out as ((split, shard index), (record id, path, record as a gzip
+    member)). Unreadable photos, which have no hash, go straight to the rejects.
+
+    Every photo is decoded before the duplicates are known (exact duplicates are rare): the file is
+    read once, and reading, hashing, decoding and compressing spread over the same workers. The
+    records of a duplicate that is not kept are dropped where the shards are written."""
+
+    RECORDS = "records"
 
     def __init__(self, geometry: Geometry, spec: images.CropSpec, splits: SplitSpec, holes_kind: str,
-                 progress: Progress) -> None:
+                 shard_counts: dict[str, int], progress: Progress) -> None:
         self._geometry = geometry
         self._spec = spec
         self._splits = splits
         self._holes_kind = holes_kind
+        self._shard_counts = shard_counts
         self._progress = progress
 
     def setup(self) -> None:
         Image.MAX_IMAGE_PIXELS = self._spec.max_pixels
 
-    def process(self, element: tuple[str, Source], shard_counts: dict[str, int]) -> Iterator[Any]:
-        key, source = element
+    def process(self, source: Source) -> Iterator[Any]:
+        Metrics.counter(NAMESPACE, "files_read").inc()
         try:
-            crops, dropped = self._crops(key, source)
-        except images.Rejected as e:
-            Metrics.counter(NAMESPACE, f"rejects_{e.reason}").inc()
-            yield beam.pvalue.TaggedOutput(_REJECT, _reject(source.path, e.reason, e.detail, source.mask))
-            return
+            data = _read(source.path)
         except (OSError, IOError) as e:
             Metrics.counter(NAMESPACE, f"rejects_{images.UNREADABLE}").inc()
             yield beam.pvalue.TaggedOutput(_REJECT, _reject(source.path, images.UNREADABLE, str(e), source.mask))
             return
         finally:
-            self._progress.tick()  # the photo is decoded: its records or its reject follow
+            self._progress.tick()  # its records, reject or duplicate row follow
+        key = hashlib.sha256(data).hexdigest()
+        try:
+            crops, dropped = self._crops(key, source, data)
+        except images.Rejected as e:
+            yield key, (source, _reject(source.path, e.reason, e.detail, source.mask))
+            return
+        except (OSError, IOError) as e:
+            yield key, (source, _reject(source.path, images.UNREADABLE, str(e), source.mask))
+            return
         split = self._splits.split(source.path, key)
-        Metrics.counter(NAMESPACE, f"images_{split}").inc()
-        Metrics.counter(NAMESPACE, f"records_{split}").inc(len(crops))
-        yield beam.pvalue.TaggedOutput(self.IMAGES, (split, len(crops), dropped))
+        holes_of_records = []
         for crop in crops:
             record = Record.from_image(crop.pixels, self._geometry, key=key, source_uri=source.path,
                                        crop_index=crop.index, mask=crop.mask, kind=crop.kind)
-            yield beam.pvalue.TaggedOutput(self.HOLES, (record.kind, int(np.count_nonzero(record.mask))))
-            shard = _shard_of(record.record_id, shard_counts[split])
-            yield (split, shard), (record.record_id, compress_record(record.serialize()))
+            holes_of_records.append((record.kind, int(np.count_nonzero(record.mask))))
+            shard = _shard_of(record.record_id, self._shard_counts[split])
+            yield beam.pvalue.TaggedOutput(self.RECORDS, ((split, shard), (record.record_id, source.path,
+                                                                            compress_record(record.serialize()))))
+        yield key, (source, ImageSummary(split, len(crops), dropped, holes_of_records))
 
-    def _crops(self, key: str, source: Source) -> tuple[list[Crop], int]:
-        """(the photo's crops with their holes, crops dropped for leaving no context), or `Rejected`."""
+    def _crops(self, key: str, source: Source, data: bytes) -> tuple[list[Crop], int]:
+        """(the crops of the photo `data` with their holes, crops dropped for leaving no context), or
+        `Rejected`."""
         if not source.mask:
-            pixels = images.decode_crops(_read(source.path), self._spec, seed=key)
+            pixels = images.decode_crops(data, self._spec, seed=key)
             return [Crop(index, crop, *self._generated_hole(f"{key}-{index}")) for index, crop in enumerate(pixels)], 0
-        photo = images.decode_upright(_read(source.path), target_short_side=self._spec.decode_short_side,
+        photo = images.decode_upright(data, target_short_side=self._spec.decode_short_side,
                                       min_size=self._spec.min_size, max_pixels=self._spec.max_pixels)
         try:
             data = _read(source.mask)
@@ -237,36 +223,64 @@ class DecodeCropAndMask(beam.DoFn):
         return holes.generate(self._holes_kind, record_id, self._geometry)
 
 
+class KeepFirstOfDuplicates(beam.DoFn):
+    """(sha256, [(source, outcome)]) -> the kept source's image summary or reject row: the first
+    held-out path if any, else the first path; the other sources are duplicates (with their masks,
+    which go unused), and their records are dropped from the shards."""
+
+    IMAGES = "images"
+
+    def __init__(self, splits: SplitSpec) -> None:
+        self._splits = splits
+
+    def process(self, element: tuple[str, Iterable[tuple[Source, Any]]]) -> Iterator[Any]:
+        key, outcomes = element
+        (kept, outcome), *others = sorted(
+            outcomes, key=lambda pair: (not self._splits.held_out(pair[0].path), pair[0].path))
+        for other, _ in others:
+            Metrics.counter(NAMESPACE, "duplicates").inc()
+            duplicate = {"path": other.path, "duplicate_of": kept.path, "sha256": key}
+            yield beam.pvalue.TaggedOutput(_DUPLICATE, {**duplicate, "mask": other.mask} if other.mask else duplicate)
+        if not isinstance(outcome, ImageSummary):
+            Metrics.counter(NAMESPACE, f"rejects_{outcome['reason']}").inc()
+            yield beam.pvalue.TaggedOutput(_REJECT, outcome)
+            return
+        Metrics.counter(NAMESPACE, f"images_{outcome.split}").inc()
+        Metrics.counter(NAMESPACE, f"records_{outcome.split}").inc(outcome.records)
+        yield outcome
+
+
 class WriteShard(beam.DoFn):
     """((split, shard index), records) -> one gzip TFRecord file, records sorted by id so reruns are
-    identical."""
+    identical; the records of duplicates that were not kept are left out."""
 
-    def __init__(self, output: str) -> None:
-        self._output = output
-
-    def process(self, element: tuple[tuple[str, int], Iterable[tuple[str, bytes]]],
-                shard_counts: dict[str, int]) -> Iterator[dict]:
-        (split, index), records = element
-        yield _write_shard(self._output, split, index, shard_counts[split], sorted(records))
-
-
-class WriteShards(beam.PTransform):
-    """((split, shard index), (record id, gzip member)) -> shards `SPLIT-iiiii-of-nnnnn.tfrecord.gz`."""
-
-    def __init__(self, output: str, shard_counts: beam.PCollection) -> None:
-        super().__init__()
+    def __init__(self, output: str, shard_counts: dict[str, int]) -> None:
         self._output = output
         self._shard_counts = shard_counts
 
+    def process(self, element: tuple[tuple[str, int], Iterable[tuple[str, str, bytes]]],
+                duplicates: list[dict]) -> Iterator[dict]:
+        (split, index), records = element
+        not_kept = {d["path"] for d in duplicates}
+        kept = sorted((record_id, member) for record_id, path, member in records if path not in not_kept)
+        yield _write_shard(self._output, split, index, self._shard_counts[split], kept)
+
+
+class WriteShards(beam.PTransform):
+    """((split, shard index), (record id, path, gzip member)) -> shards `SPLIT-iiiii-of-nnnnn.tfrecord.gz`
+    that drew records (`write_outputs` writes the others, empty), without the records of `duplicates`."""
+
+    def __init__(self, output: str, shard_counts: dict[str, int], duplicates: beam.PCollection) -> None:
+        super().__init__()
+        self._output = output
+        self._shard_counts = shard_counts
+        self._duplicates = duplicates
+
     def expand(self, records: beam.PCollection) -> beam.PCollection:
-        written = (records
-                   | "GroupByShard" >> beam.GroupByKey()
-                   | "Write" >> beam.ParDo(WriteShard(self._output),
-                                           shard_counts=beam.pvalue.AsSingleton(self._shard_counts)))
-        # A shard that drew no record is written too, empty, so that each split has all its shards.
-        empty = self._shard_counts | "WriteEmptyShards" >> beam.FlatMap(
-            _write_empty_shards, self._output, written=beam.pvalue.AsList(written))
-        return (written, empty) | "AllShards" >> beam.Flatten()
+        return (records
+                | "GroupByShard" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(WriteShard(self._output, self._shard_counts),
+                                        duplicates=beam.pvalue.AsList(self._duplicates)))
 
 
 def _shard_path(output: str, split: str, index: int, count: int) -> str:
@@ -290,11 +304,11 @@ def _write_empty_shards(shard_counts: dict[str, int], output: str, written: list
                 yield _write_shard(output, split, index, count, [])
 
 
-def shard_counts(files_matched: int, held_out: int, crops_per_image: int, splits: SplitSpec,
-                 fixed: int = 0) -> dict[str, int]:
+def shards_per_split(files_matched: int, held_out: int, crops_per_image: int, splits: SplitSpec,
+                     fixed: int = 0) -> dict[str, int]:
     """Shards per split: `fixed`, else one per `shards.RECORDS_PER_SHARD` records that the matched
-    files (`held_out` of them the test source's) would give. Known before decoding, so records go
-    straight from the decoder to their shard."""
+    files (`held_out` of them the test source's) would give. Known from the command's own listing
+    before the job starts, so records go straight from the decoder to their shard."""
     expected = splits.expected_images(files_matched, held_out)
     return {split: fixed or shards.num_shards_for(math.ceil(expected[split] * crops_per_image))
             for split in shards.SPLITS}
@@ -326,11 +340,12 @@ def file_pattern(input_path: str) -> tuple[str, bool]:
     return input_path, False
 
 
-def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], duplicates: list[dict],
-                  written: list[dict], hole_pixels: list[tuple[tuple[str, int], int]],
-                  settings: dict[str, Any]) -> dict[str, Any]:
-    """Writes rejects.jsonl, duplicates.jsonl and manifest.json; fails if any file, mask file or
-    crop is unaccounted. `hole_pixels`: ((record kind, hole pixels), records)."""
+def write_outputs(_, output: str, counts: dict[Any, int], rejects: list[dict], duplicates: list[dict],
+                  written: list[dict], settings: dict[str, Any], shard_counts: dict[str, int]) -> dict[str, Any]:
+    """Writes the shards that drew no record (empty), rejects.jsonl, duplicates.jsonl and
+    manifest.json; fails if any file, mask file or crop is unaccounted. `counts`: the events' tallies,
+    and records per `(HOLE, record kind, hole pixels)`."""
+    written = [*written, *_write_empty_shards(shard_counts, output, written)]
     rejects = sorted(rejects, key=lambda r: r["path"])
     duplicates = sorted(duplicates, key=lambda d: d["path"])
     for name, rows in ((REJECTS, rejects), (DUPLICATES, duplicates)):
@@ -362,7 +377,7 @@ def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], d
         "rejects_by_reason": dict(sorted(rejects_by_reason.items())),
         "splits": splits,
         "settings": {k: v for k, v in settings.items() if k != "geometry"},
-        "holes": _holes_summary(settings["holes"], hole_pixels, settings["geometry"]["image_size"]),
+        "holes": _holes_summary(settings["holes"], counts, settings["geometry"]["image_size"]),
         "accounting": "files_matched == images + duplicates + rejects; records = crops of the images",
     }
     dropped = counts.get("crops_dropped", 0)
@@ -396,14 +411,17 @@ def write_outputs(_, output: str, counts: dict[str, int], rejects: list[dict], d
     return manifest
 
 
-def _holes_summary(kind: str, hole_pixels: list[tuple[tuple[str, int], int]], size: int) -> dict[str, Any]:
+def _holes_summary(kind: str, counts: dict[Any, int], size: int) -> dict[str, Any]:
     """The manifest's `holes`: the data set's hole kind and layout, the hole's share of the crop over
-    all records, and the records of each record kind."""
+    all records, and the records of each record kind, from the `(HOLE, record kind, hole pixels)`
+    tallies in `counts`."""
     by_kind: dict[str, int] = {}
     by_pixels: dict[int, int] = {}
-    for (record_kind, pixels), records in hole_pixels:
-        by_kind[record_kind] = by_kind.get(record_kind, 0) + records
-        by_pixels[pixels] = by_pixels.get(pixels, 0) + records
+    for key, records in counts.items():
+        if isinstance(key, tuple) and key[0] == HOLE:
+            _, record_kind, pixels = key
+            by_kind[record_kind] = by_kind.get(record_kind, 0) + records
+            by_pixels[pixels] = by_pixels.get(pixels, 0) + records
     return {"kind": kind, "layout": masks.layout_of(kind), "area": holes.area_summary(by_pixels, size),
             "by_kind": dict(sorted(by_kind.items()))}
 
@@ -435,11 +453,12 @@ class ListImageFiles(beam.PTransform):
 
 
 def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geometry, spec: images.CropSpec,
-          splits: SplitSpec, num_shards: int = 0, holes_kind: str = masks.CENTER, masks_dir: str = "",
+          splits: SplitSpec, shard_counts: dict[str, int], holes_kind: str = masks.CENTER, masks_dir: str = "",
           progress: Progress = Progress(COMMAND, "files", enabled=False)) -> None:
     """Adds the preprocess stages to `pipeline`: holes of `holes_kind` (a --holes value), or the
-    users' masks under `masks_dir` (then `holes_kind` is `user`). `progress` ticks once per photo
-    matched, where its fate is known (decoded, a duplicate, unreadable, without a mask)."""
+    users' masks under `masks_dir` (then `holes_kind` is `user`), written to `shard_counts` shards per
+    split (`shards_per_split`). `progress` ticks once per photo matched, where its fate is known
+    (decoded, a duplicate, unreadable, without a mask)."""
     pattern, images_only = file_pattern(input_path)
     paths = pipeline | "MatchFiles" >> ListImageFiles(pattern, images_only)
     events = [paths | "CountMatched" >> beam.Map(lambda _: ("files_matched", 1))]
@@ -452,30 +471,21 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
     else:
         sources = paths | "Sources" >> beam.Map(Source)
     # The listing is one bundle: break fusion so reading and decoding spread over workers.
-    hashed = (sources
-              | "BreakFusion" >> beam.Reshuffle()
-              | "ReadAndHash" >> beam.ParDo(ReadAndHash(progress)).with_outputs(_REJECT, main="hashed"))
-    unique = (hashed.hashed
+    decoded = (sources
+               | "BreakFusion" >> beam.Reshuffle()
+               | "ReadHashAndDecode" >> beam.ParDo(ReadHashAndDecode(
+                   geometry, spec, splits, holes_kind, shard_counts, progress)).with_outputs(
+                       _REJECT, ReadHashAndDecode.RECORDS, main="hashed"))
+    unique = (decoded.hashed
               | "GroupByContent" >> beam.GroupByKey()
-              | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates(splits, progress)).with_outputs(
-                  _DUPLICATE, main="unique"))
-    held_out = (paths
-                | "HeldOutOnly" >> beam.Filter(splits.held_out)
-                | "CountHeldOut" >> beam.combiners.Count.Globally())
-    counts = (paths
-              | "CountFiles" >> beam.combiners.Count.Globally()
-              | "ShardsPerSplit" >> beam.Map(shard_counts, beam.pvalue.AsSingleton(held_out), spec.count, splits,
-                                             num_shards))
-    decoded = unique.unique | "DecodeCropAndMask" >> beam.ParDo(
-        DecodeCropAndMask(geometry, spec, splits, holes_kind, progress),
-        shard_counts=beam.pvalue.AsSingleton(counts)).with_outputs(
-            _REJECT, DecodeCropAndMask.IMAGES, DecodeCropAndMask.HOLES, main="records")
-    written = decoded.records | "WriteShards" >> WriteShards(output, counts)
-    rejects = [hashed[_REJECT], decoded[_REJECT], *unpaired] | "AllRejects" >> beam.Flatten()
-    events.append(decoded[DecodeCropAndMask.IMAGES] | "CountImagesAndRecords" >> beam.FlatMap(
-        lambda s: [(f"images/{s[0]}", 1), (f"records/{s[0]}", s[1]), ("crops_dropped", s[2])]))
+              | "KeepFirstOfDuplicates" >> beam.ParDo(KeepFirstOfDuplicates(splits)).with_outputs(
+                  _REJECT, _DUPLICATE, main=KeepFirstOfDuplicates.IMAGES))
+    written = decoded[ReadHashAndDecode.RECORDS] | "WriteShards" >> WriteShards(output, shard_counts,
+                                                                                 unique[_DUPLICATE])
+    rejects = [decoded[_REJECT], unique[_REJECT], *unpaired] | "AllRejects" >> beam.Flatten()
+    events.append(unique[KeepFirstOfDuplicates.IMAGES]
+                  | "CountImagesRecordsAndHoles" >> beam.FlatMap(_image_events))
     events = events | "AllEvents" >> beam.Flatten() | "Counts" >> beam.CombinePerKey(sum)
-    hole_pixels = decoded[DecodeCropAndMask.HOLES] | "CountHoleAreas" >> beam.combiners.Count.PerElement()
     settings = {
         "geometry": geometry.to_dict(),
         "input": input_path,
@@ -496,7 +506,17 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
          | "WriteManifest" >> beam.Map(
              write_outputs, output=output, counts=beam.pvalue.AsDict(events),
              rejects=beam.pvalue.AsList(rejects), duplicates=beam.pvalue.AsList(unique[_DUPLICATE]),
-             written=beam.pvalue.AsList(written), hole_pixels=beam.pvalue.AsList(hole_pixels), settings=settings))
+             written=beam.pvalue.AsList(written), settings=settings, shard_counts=shard_counts))
+
+
+def _image_events(image: ImageSummary) -> Iterator[tuple[Any, int]]:
+    """A kept image's tallies: the image and its records in its split, its crops dropped, and a
+    record per (HOLE, record kind, hole pixels)."""
+    yield f"images/{image.split}", 1
+    yield f"records/{image.split}", image.records
+    yield "crops_dropped", image.dropped
+    for kind, pixels in image.holes:
+        yield (HOLE, kind, pixels), 1
 
 
 def summary(manifest: dict[str, Any], output: str, seconds: float) -> str:
@@ -598,13 +618,13 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         check_outside(COMMAND, args.output, "--masks", args.masks)
     check_options(beam_args, option_strings(parser), COMMAND)
     make_output(COMMAND, args.output)
+    counts = shards_per_split(len(photos), sum(map(splits.held_out, photos)), spec.count, splits, args.num_shards)
     options = pipeline_options(beam_args)
     progress = Progress(COMMAND, "files", len(photos), runs_in_this_process(options))
     progress.start()
     start = time.perf_counter()
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, args.input, args.output, geometry, spec, splits, args.num_shards, holes_kind, args.masks,
-              progress)
+        build(pipeline, args.input, args.output, geometry, spec, splits, counts, holes_kind, args.masks, progress)
     manifest = shards.read_manifest(args.output)
     line = summary(manifest, args.output, time.perf_counter() - start)
     logging.info(line)

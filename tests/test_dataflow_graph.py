@@ -119,8 +119,9 @@ def test_preprocess_graph_builds_under_the_makefile_dataflow_options():
     from tfrecords.geometry import Geometry
 
     pipeline = _unsubmitted_pipeline(options)
+    splits = SplitSpec(args.eval_fraction, args.test_fraction, args.split_group_pattern, args.test_source)
     preprocess.build(pipeline, args.input, args.output, Geometry(),
-                     images.CropSpec(scale=args.crop_scale, mode="random", count=args.crops_per_image),
-                     SplitSpec(args.eval_fraction, args.test_fraction, args.split_group_pattern, args.test_source))
+                     images.CropSpec(scale=args.crop_scale, mode="random", count=args.crops_per_image), splits,
+                     preprocess.shards_per_split(10_000, 0, args.crops_per_image, splits))
     names = _transform_names(pipeline)
-    assert {"MatchFiles", "DecodeCropAndMask", "WriteManifest"} <= names
+    assert {"MatchFiles", "ReadHashAndDecode", "WriteManifest"} <= names

@@ -223,12 +223,12 @@ def test_the_test_source_is_held_out_whatever_the_hash():
 def test_shard_counts_come_from_the_files_matched():
     splits = SplitSpec(eval_fraction=0.1, test_fraction=0.1)
     # 4,000, 500 and 500 records at most
-    assert preprocess.shard_counts(5000, 0, 1, splits) == {"train": 2, "eval": 1, "test": 1}
-    assert preprocess.shard_counts(1000, 0, 8, SplitSpec(0.25, 0.0)) == {"train": 3, "eval": 1, "test": 1}
-    assert preprocess.shard_counts(0, 0, 1, splits) == {"train": 1, "eval": 1, "test": 1}
-    assert preprocess.shard_counts(5000, 0, 1, splits, fixed=7) == {"train": 7, "eval": 7, "test": 7}
+    assert preprocess.shards_per_split(5000, 0, 1, splits) == {"train": 2, "eval": 1, "test": 1}
+    assert preprocess.shards_per_split(1000, 0, 8, SplitSpec(0.25, 0.0)) == {"train": 3, "eval": 1, "test": 1}
+    assert preprocess.shards_per_split(0, 0, 1, splits) == {"train": 1, "eval": 1, "test": 1}
+    assert preprocess.shards_per_split(5000, 0, 1, splits, fixed=7) == {"train": 7, "eval": 7, "test": 7}
     # 1,000 held-out photos x 8 crops + 10% of the other 4,000's: 11,200 test records
-    assert preprocess.shard_counts(5000, 1000, 8, splits) == {"train": 13, "eval": 2, "test": 6}
+    assert preprocess.shards_per_split(5000, 1000, 8, splits) == {"train": 13, "eval": 2, "test": 6}
 
 
 def test_test_fraction_and_test_source_send_their_photos_to_test(corpus, tmp_path):
@@ -242,6 +242,8 @@ def test_test_fraction_and_test_source_send_their_photos_to_test(corpus, tmp_pat
     names = {split: {Path(r.source_uri).name for r in records} for split, records in read_all(tmp_path).items()}
     assert names["test"] == {"a-copy.jpg", "pair+l.png", "pair+r.png"}
     assert names["train"] and names["eval"] and not (names["train"] & names["eval"])
+    # a.jpg was decoded too (duplicates are known only after decoding): its records are left out.
+    assert "a.jpg" not in names["train"] | names["eval"]
     assert manifest["splits"]["test"]["images"] == 3 and manifest["splits"]["test"]["records"] == 6
     assert sum(s["records"] for s in manifest["splits"].values()) == manifest["records"] == 2 * manifest["images"]
 
@@ -252,7 +254,8 @@ def test_the_manifest_refuses_records_missing_from_the_shards(tmp_path):
     counts = {"files_matched": 1, "images/train": 1, "records/train": 3}
     settings = {"geometry": Geometry().to_dict(), "holes": "center", "masks": "", "crops_per_image": 3}
     with pytest.raises(RuntimeError, match="train: 3 records made, 2 in the shards"):
-        preprocess.write_outputs(None, str(tmp_path), counts, [], [], written, [(("center", 3136), 3)], settings)
+        preprocess.write_outputs(None, str(tmp_path), {**counts, (preprocess.HOLE, "center", 3136): 3}, [], [],
+                                 written, settings, {"train": 1, "eval": 1, "test": 1})
     assert not (tmp_path / shards.MANIFEST).exists()
 
 
