@@ -457,8 +457,8 @@ def build(pipeline: beam.Pipeline, input_path: str, output: str, geometry: Geome
           progress: Progress = Progress(COMMAND, "files", enabled=False)) -> None:
     """Adds the preprocess stages to `pipeline`: holes of `holes_kind` (a --holes value), or the
     users' masks under `masks_dir` (then `holes_kind` is `user`), written to `shard_counts` shards per
-    split (`shards_per_split`). `progress` ticks once per photo matched, where its fate is known
-    (decoded, a duplicate, unreadable, without a mask)."""
+    split (`shards_per_split`). `progress` ticks once per photo matched: where it is read (or found
+    unreadable), or where it is left without a mask."""
     pattern, images_only = file_pattern(input_path)
     paths = pipeline | "MatchFiles" >> ListImageFiles(pattern, images_only)
     events = [paths | "CountMatched" >> beam.Map(lambda _: ("files_matched", 1))]
