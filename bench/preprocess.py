@@ -164,10 +164,11 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp)
         (tmp / "photos").mkdir()
         (tmp / "few").mkdir()
-        pipelines_run = {mode: preprocess for mode in modes}
+        pipelines_run = {mode: (mode, preprocess) for mode in modes}  # label -> (running mode, module)
         if args.baseline:
             baseline = preprocess_at(args.baseline, tmp)
-            pipelines_run.update({f"{mode}@{args.baseline}": baseline for mode in modes if mode != "multi_processing"})
+            pipelines_run.update({f"{mode}@{args.baseline}": (mode, baseline) for mode in modes
+                                  if mode != "multi_processing"})
         paths = make_jpegs(tmp / "photos", args.images)
         few = paths[: 2 * args.workers]
         for p in few:
@@ -188,8 +189,7 @@ def main(argv: list[str] | None = None) -> None:
                 "processes": timed(loops_side_by_side, processes, args.workers, paths, out / "processes",
                                    geometry, spec),
             }
-            for variant, module in pipelines_run.items():
-                mode = variant.split("@")[0]
+            for variant, (mode, module) in pipelines_run.items():
                 try:
                     measured[f"few-{variant}"] = timed(run_pipeline, str(tmp / "few" / "*.jpg"),
                                                        str(out / f"few-{variant}"), args.workers, mode, module)
