@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 import os
 from collections.abc import Iterable
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.worker import statesampler
 
 from pipelines.usage import UsageError
 
@@ -19,6 +21,13 @@ from pipelines.usage import UsageError
 LOCAL_RUNNER = "FnApiRunner"
 LOCAL_MODE = "in_memory"
 _FN_RUNNER_LOGGER = "apache_beam.runners.portability.fn_api_runner.fn_runner"
+IN_PROCESS_MODES = ("in_memory", "multi_threading")
+# A bundle ends by joining its state sampler's thread, which sleeps a sampling period between
+# samples ("May have to wait up to sampling_period_ms", Beam's statesampler_fast.pyx). The period
+# ramps from 2 ms to Beam's 200 ms over a bundle's first second, so every stage that ran longer
+# ended up to 200 ms after its last element (bench/RESULTS.md). Bundles that run in this process
+# sample every 10 ms instead; the sampler thread does its work without the GIL.
+LOCAL_STATE_SAMPLING_MS = 10
 
 
 class UnknownOptionError(UsageError):
@@ -41,9 +50,20 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
             direct.direct_running_mode = LOCAL_MODE
         if direct.direct_running_mode == "in_memory":
             logging.getLogger(_FN_RUNNER_LOGGER).addFilter(_drop_in_memory_workers_warning)
+        if direct.direct_running_mode in IN_PROCESS_MODES:
+            _sample_bundle_state_every(LOCAL_STATE_SAMPLING_MS)
         logging.info("Running locally on %s with %d %s worker(s)", LOCAL_RUNNER,
                      direct.direct_num_workers, direct.direct_running_mode)
     return options
+
+
+def _sample_bundle_state_every(milliseconds: int) -> None:
+    """Makes `milliseconds` the sampling period of the bundles this process runs (the default of
+    `StateSampler`'s `sampling_period_ms`, which the SDK worker leaves unset); a Beam whose sampler
+    takes no such parameter keeps its own."""
+    init = statesampler.StateSampler.__init__
+    if list(inspect.signature(init).parameters)[-1:] == ["sampling_period_ms"] and len(init.__defaults__ or ()) == 1:
+        init.__defaults__ = (milliseconds,)
 
 
 def check_options(beam_args: list[str], command_options: Iterable[str] = (),
