@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import resource
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,9 +24,16 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from apache_beam.metrics import Metrics
+from apache_beam.ml.inference import base as run_inference
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
 
 from model.export import load_inpainter
+
+# Beam 2.77 imports `resource` in the same `try` as its torch-only ModelManager, so without torch
+# RunInference has no `resource`: it warns "Resource module is not available for current platform"
+# at every model load and reports the loaded model's memory as 0. The module is there on Linux.
+if getattr(run_inference, "resource", False) is None:
+    run_inference.resource = resource
 
 NAMESPACE = "inpaint_model"
 MODEL_LOADS = "model_loads"
