@@ -190,13 +190,15 @@ def pipeline(model: str, pattern: str, output: str, batch_size: int, beam_args: 
 def compare(model: str, small: tuple[str, list[str]], large: tuple[str, list[str]], count: int,
             direct_rate: Callable[[], float], unit: str, args: argparse.Namespace, tmp: str) -> None:
     """Prints each --runs configuration's pipeline rate on `large` (input, extra arguments) against
-    the direct rate, measured again before each round; its fixed cost is a run on `small` (about one
-    batch), and "steady" is the rate net of it. `count` is how many model inputs (images or windows)
-    `large` holds. With several --rounds, the last lines are the medians of the rounds' ratios."""
+    the direct rate, measured before and after each round (a round's reference is their mean, so a
+    machine that speeds up or slows down during the round moves both sides alike); its fixed cost is
+    a run on `small` (about one batch), and "steady" is the rate net of it. `count` is how many model
+    inputs (images or windows) `large` holds. With several --rounds, the last lines are the medians
+    of the rounds' ratios."""
     ratios: dict[str, list[tuple[float, float]]] = {}
+    before = direct_rate()
     for round_ in range(1, args.rounds + 1):
-        rate = direct_rate()
-        print(f"round {round_}: direct {rate:8.1f} {unit}/s", flush=True)
+        runs = []
         for workers, mode in (run.split(":") for run in args.runs.split(",")):
             beam_args = ["--write", args.write, "--runner", "FnApiRunner", "--direct_num_workers", str(workers),
                          "--direct_running_mode", mode]
@@ -206,14 +208,21 @@ def compare(model: str, small: tuple[str, list[str]], large: tuple[str, list[str
             seconds, summary = pipeline(model, large[0], os.path.join(tmp, f"o{name}{round_}"), args.batch_size,
                                         large[1] + beam_args)
             assert summary["windows_inpainted"] == count and summary["rejects"] == 0, summary
+            runs.append((workers, mode, fixed, seconds, once["windows_inpainted"]))
+        after = direct_rate()
+        rate = (before + after) / 2
+        print(f"round {round_}: direct {rate:8.1f} {unit}/s ({before:.1f} before the round, {after:.1f} after)",
+              flush=True)
+        for workers, mode, fixed, seconds, fixed_count in runs:
             end_to_end = count / seconds
-            steady = (count - once["windows_inpainted"]) / (seconds - fixed) if seconds > fixed else None
+            steady = (count - fixed_count) / (seconds - fixed) if seconds > fixed else None
             net = (f"steady {steady:.1f} {unit}/s, ratio {steady / rate:.2f}" if steady
                    else "no steady rate: the run took no longer than the fixed cost")
             print(f"pipeline: {end_to_end:8.1f} {unit}/s end to end ({workers} {mode} worker(s), {seconds:.1f}s), "
                   f"ratio {end_to_end / rate:.2f}; fixed cost {fixed:.1f}s, {net}", flush=True)
             ratios.setdefault(f"{workers} {mode} worker(s)", []).append(
                 (end_to_end / rate, steady / rate if steady else float("nan")))
+        before = after
     if args.rounds > 1:
         for name, values in ratios.items():
             ends, steadies = zip(*values)
