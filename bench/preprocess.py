@@ -17,7 +17,9 @@ noise, so they compress like photos), then times on the same files:
 - with `--baseline REV`, the same for the pipeline of `pipelines/preprocess.py` as it was at the git
   revision REV (the rest of the tree as it is now), in the in-process modes: before and after a
   change, measured side by side.
-Each figure is the median of `--rounds` rounds, the variants alternating within each round.
+Each figure is the median of `--rounds` rounds, the variants alternating within each round; the
+steady share of the thread ceiling is also given within each round (its median is robust to a
+machine that speeds up or slows down during the run).
 """
 from __future__ import annotations
 
@@ -220,12 +222,17 @@ def main(argv: list[str] | None = None) -> None:
         full_s, fixed_s = median[variant], median[f"few-{variant}"]
         pipe_rate = n / full_s
         steady_rate = (n - len(few)) / max(full_s - fixed_s, 1e-9)
+        per_round = [(n - len(few)) / max(full - fixed, 1e-9) / (n / threads) for full, fixed, threads
+                     in zip(times[variant], times[f"few-{variant}"], times["threads"])]
         print(f"pipeline, {args.workers} {variant} workers: end to end {pipe_rate:7.1f} images/s -> "
               f"{pipe_rate / loop_rate:.2f}x the loop; fixed cost ({len(few)} images) {fixed_s:.2f}s; steady "
               f"{steady_rate:.1f} images/s -> {steady_rate / loop_rate:.2f}x the loop "
               f"= {steady_rate / thread_ceiling:.2f} of the thread ceiling; per core "
               f"{1000 * args.workers / steady_rate:.2f} ms/image = {crop_rate * args.workers / steady_rate:.2f}x "
               f"decode+crop")
+        if len(per_round) == args.rounds > 1:
+            print(f"  steady of the thread ceiling within each round (the machine's drift cancels): median "
+                  f"{statistics.median(per_round):.2f}, rounds {', '.join(f'{r:.2f}' for r in per_round)}")
     print(f"load average at the end {load:.1f} (>{os.cpu_count()} means other jobs shared the CPU)")
 
 
