@@ -13,10 +13,10 @@ outputs back, so a photo with many holes needs no grouping of its windows downst
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
-import resource
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,9 +31,12 @@ from model.export import load_inpainter
 
 # Beam 2.77 imports `resource` in the same `try` as its torch-only ModelManager, so without torch
 # RunInference has no `resource`: it warns "Resource module is not available for current platform"
-# at every model load and reports the loaded model's memory as 0. The module is there on Linux.
+# at every model load and reports the loaded model's memory as 0. POSIX systems have the module.
 if getattr(run_inference, "resource", False) is None:
-    run_inference.resource = resource
+    with contextlib.suppress(ImportError):
+        import resource
+
+        run_inference.resource = resource
 
 NAMESPACE = "inpaint_model"
 MODEL_LOADS = "model_loads"
