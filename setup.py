@@ -44,8 +44,7 @@ setuptools.setup(
     version="0.1.0",
     description="Structural inpainting (context encoder + structural loss) at scale on Apache Beam",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "model", "model.*",
-                                               "tfrecords", "tfrecords.*"]),
+    packages=setuptools.find_packages(include=["tfrecords", "common", "model", "evaluation", "pipelines", "demo"]),
     install_requires=REQUIRED,
     extras_require=EXTRAS,
 )

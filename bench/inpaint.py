@@ -22,6 +22,10 @@ RunInference, paste back, full-size PNG writes). Both rates count windows per se
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import functools
 import itertools
@@ -157,7 +161,7 @@ def make_masked_photos(directory: str, count: int, width: int, height: int, hole
 def direct_windows(model: str, photos: str, masks_dir: str, batch_size: int) -> tuple[Callable[[], float], int, str]:
     """(a measurement of the loaded mask model's windows/s on the photos' context windows, batch by
     batch; how many windows; the device)."""
-    from model.export import load_geometry
+    from model.exported import load_geometry
     from pipelines import full_resolution, hole_windows, mask_files
     from pipelines.model_handler import MaskInpainterModelHandler
 

@@ -23,6 +23,10 @@ machine that speeds up or slows down during the run).
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import hashlib
 import importlib.util
@@ -40,7 +44,8 @@ from types import ModuleType
 import numpy as np
 from PIL import Image
 
-from pipelines import images, preprocess, sample_data
+from demo import sample_data
+from pipelines import images, preprocess
 from pipelines.splits import SplitSpec
 from tfrecords import Geometry, Record, shards
 from tfrecords.writer import compress_record

@@ -7,7 +7,7 @@ Each variant is the demo network (`--bottleneck 1000 --width 32`) trained by `py
 with the measured recipe plus the variant's options, seed by seed (variants alternate within a
 seed, so a machine that slows down mid-run slows all of them alike). Every run is exported by
 `python -m model.export` at `--self-ensemble` (none by default: one pass of the generator) and
-scored by `python -m model.evaluate` on a split that neither training nor checkpoint selection saw
+scored by `python -m evaluation.evaluate` on a split that neither training nor checkpoint selection saw
 (`test`): its best eval-split checkpoint and its last one, so a comparison "at equal steps" is
 there too. A run's scores are kept in its `bench.json` (`bench-mirror.json` and so on for another
 self-ensemble): a rerun with more variants, seeds or another self-ensemble trains and scores only
@@ -21,6 +21,10 @@ count or scale range of the same photos, preprocessed with the same split fracti
 on each side are the same) and is scored on `--data`'s split like the others.
 """
 from __future__ import annotations
+
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
 
 import argparse
 import glob
@@ -37,8 +41,8 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from model.data import layout_from_manifest
-from model.evaluate import ANYWHERE, read_eval_images
-from model.export import load_geometry, load_inpainter
+from evaluation.evaluate import ANYWHERE, read_eval_images
+from model.exported import load_geometry, load_inpainter
 from model.self_ensemble import SELF_ENSEMBLES
 
 
@@ -96,7 +100,7 @@ def run(command: list[str], log: str) -> float:
 
 
 def score(model: str, data: str, split: str, output: str, methods: str) -> dict[str, Any]:
-    run(["model.evaluate", "--model", model, "--data", data, "--output", output, "--split", split,
+    run(["evaluation.evaluate", "--model", model, "--data", data, "--output", output, "--split", split,
          "--methods", methods, "--samples", "0"], os.path.join(output + ".log"))
     with open(os.path.join(output, "metrics.json")) as f:
         return json.load(f)

@@ -11,6 +11,10 @@ one gzip member per record), and read back with tf.data.
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import io
 import tempfile
@@ -22,7 +26,7 @@ import tensorflow as tf
 from PIL import Image
 
 from bench.preprocess import SOURCES
-from pipelines import sample_data
+from demo import sample_data
 from tfrecords import Geometry, Record, mask_centre
 from tfrecords.writer import compress_record, write_shard
 

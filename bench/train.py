@@ -11,6 +11,10 @@ own default on CPUs without AVX-512), to show what the project's default (model/
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import dataclasses
 import json

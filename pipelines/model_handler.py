@@ -27,7 +27,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference import base as run_inference
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
 
-from model.export import load_inpainter
+from model.exported import load_inpainter
 
 # Beam 2.77 imports `resource` in the same `try` as its torch-only ModelManager, so without torch
 # RunInference has no `resource`: it warns "Resource module is not available for current platform"

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.worker import statesampler
 
-from pipelines.usage import UsageError
+from common.usage import UsageError
 
 # Beam's DirectRunner first tries the Prism runner, which it downloads; the FnApiRunner runs
 # in-process and offline. Locally it runs each stage's bundles on one worker per core, as threads
@@ -85,18 +85,11 @@ def check_options(beam_args: list[str], command_options: Iterable[str] = (),
 
 
 def runs_in_this_process(options: PipelineOptions) -> bool:
-    """Whether the job runs on the local runner's threads in this process: where pipelines/progress.py
+    """Whether the job runs on the local runner's threads in this process: where common/progress.py
     can count its work in one place (a remote runner's console shows its own progress; worker
     processes would each count a part)."""
     return (options.view_as(StandardOptions).runner == LOCAL_RUNNER
             and options.view_as(DirectOptions).direct_running_mode == "in_memory")
-
-
-def command_logging() -> None:
-    """The pipelines' __main__ logging: INFO lines of the command's own, Beam's warnings only (the
-    local runner forwards every worker's INFO lines: type-hint conversions, state caches)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
 
 def _drop_in_memory_workers_warning(record: logging.LogRecord) -> bool:

@@ -36,6 +36,10 @@ crop over the records and the records of each kind.
 """
 from __future__ import annotations
 
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
+
 import argparse
 import hashlib
 import json
@@ -57,10 +61,11 @@ from apache_beam.metrics import Metrics
 from PIL import Image
 
 from pipelines import holes, images, mask_files
-from pipelines.options import check_options, command_logging, pipeline_options, runs_in_this_process
-from pipelines.paths import check_outside, is_image_name, make_output, matched_files
-from pipelines.progress import Progress
-from pipelines.usage import CommandParser, UsageError, option_strings
+from common.logs import command_logging
+from pipelines.options import check_options, pipeline_options, runs_in_this_process
+from common.paths import check_outside, is_image_name, make_output, matched_files
+from common.progress import Progress
+from common.usage import CommandParser, UsageError, option_strings
 from pipelines.splits import DEFAULT_GROUP_PATTERN, SplitSpec
 from tfrecords import SCHEMA_VERSION, Geometry, Record
 from tfrecords import masks, shards

@@ -6,7 +6,7 @@ import pytest
 
 
 # ---------------------------------------------------------------------------------------------
-# Evaluation and report (model/evaluate.py, model/report.py): a tiny eval split of real photos.
+# Evaluation and report (evaluation/evaluate.py, evaluation/report.py): a tiny eval split of real photos.
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def eval_records_dir(tmp_path_factory) -> str:
@@ -42,9 +42,9 @@ def imagenet_vgg_npz(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def evaluated_dir(tmp_path_factory, eval_records_dir, exported_model, imagenet_vgg_npz) -> str:
-    """model.evaluate's output for the inpainting block's exported model on the tiny eval split, two
+    """evaluation.evaluate's output for the inpainting block's exported model on the tiny eval split, two
     samples kept for the grid."""
-    from model.evaluate import evaluate
+    from evaluation.evaluate import evaluate
 
     output = str(tmp_path_factory.mktemp("evaluated"))
     evaluate(exported_model, eval_records_dir, output, num_samples=2, vgg_weights=imagenet_vgg_npz)
@@ -112,8 +112,8 @@ def mask_exported_model(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def anywhere_evaluated_dir(tmp_path_factory, anywhere_records_dir, mask_exported_model, imagenet_vgg_npz) -> str:
-    """model.evaluate's output for the tiny mask export on the holes-anywhere test split, four samples kept."""
-    from model.evaluate import evaluate
+    """evaluation.evaluate's output for the tiny mask export on the holes-anywhere test split, four samples kept."""
+    from evaluation.evaluate import evaluate
 
     output = str(tmp_path_factory.mktemp("anywhere_evaluated"))
     evaluate(mask_exported_model, anywhere_records_dir, output, num_samples=4, vgg_weights=imagenet_vgg_npz)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from model.baselines import LABELS, biharmonic, fsr, harmonic, mean_fill, navier_stokes, run_baselines, telea
+from evaluation.baselines import LABELS, biharmonic, fsr, harmonic, mean_fill, navier_stokes, run_baselines, telea
 from model.metrics import masked_metrics, region_metrics
 from tfrecords.geometry import Geometry, crop, mask_centre
 from tfrecords.masks import centre_mask, mask_image

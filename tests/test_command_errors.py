@@ -111,10 +111,10 @@ CASES: dict[str, Case] = {
         ["pipelines.inpaint", "--model", "{t}/export", "--input", "{t}/photos", "--output", "{t}/photos/inpainted"],
         ["--output {t}/photos/inpainted is inside the --input folder {t}/photos"]),
     "evaluate-model-without-inpainting-json": (
-        ["model.evaluate", "--model", "{t}/bare_savedmodel", "--data", "{t}/records", "--output", "{t}/out"],
-        ["model.evaluate: --model {t}/bare_savedmodel is not an export (no inpainting.json in it)"]),
+        ["evaluation.evaluate", "--model", "{t}/bare_savedmodel", "--data", "{t}/records", "--output", "{t}/out"],
+        ["evaluation.evaluate: --model {t}/bare_savedmodel is not an export (no inpainting.json in it)"]),
     "evaluate-records-of-another-geometry": (
-        ["model.evaluate", "--model", "{t}/export", "--data", "{t}/records64", "--output", "{t}/out"],
+        ["evaluation.evaluate", "--model", "{t}/export", "--data", "{t}/records64", "--output", "{t}/out"],
         ["the records in {t}/records64 are 64px crops", "the model {t}/export takes 128px crops",
          "preprocessed at the model's geometry"]),
     "train-data-without-manifest": (
@@ -134,8 +134,8 @@ CASES: dict[str, Case] = {
         ["model.export", "--model-dir", "{t}/photos", "--output", "{t}/out"],
         ["model.export: no config.json in {t}/photos: not a training run directory", "make train"]),
     "report-eval-folder-without-metrics": (
-        ["model.report", "--run", "{t}/run", "--eval", "{t}/empty", "--output", "{t}/out"],
-        ["model.report: no metrics.json in --eval {t}/empty", "make evaluate"]),
+        ["evaluation.report", "--run", "{t}/run", "--eval", "{t}/empty", "--output", "{t}/out"],
+        ["evaluation.report: no metrics.json in --eval {t}/empty", "make evaluate"]),
 }
 
 
@@ -161,7 +161,7 @@ def test_a_mistake_is_one_line_on_stderr_and_writes_nothing(name: str, tree: Pat
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     command, _, message = lines[0].partition(": ")
-    assert command in ("preprocess", "inpaint", "model.train", "model.export", "model.evaluate", "model.report")
+    assert command in ("preprocess", "inpaint", "model.train", "model.export", "evaluation.evaluate", "evaluation.report")
     assert "; " in message, lines[0]
     for word in words:
         assert fill(word) in lines[0]

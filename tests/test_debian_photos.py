@@ -1,4 +1,4 @@
-"""pipelines/debian_photos.py on fabricated package trees: no apt, no network."""
+"""demo/debian_photos.py on fabricated package trees: no apt, no network."""
 from __future__ import annotations
 
 import io
@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 from skimage import data
 
-from pipelines import debian_photos, sample_data
-from pipelines.debian_photos import COLLECTIONS, SOURCES
+from demo import debian_photos, sample_data
+from demo.debian_photos import COLLECTIONS, SOURCES
 
 GCOMPRIS, SCRATCH = COLLECTIONS[0], COLLECTIONS[1]
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from model import evaluate, report, train, vgg_weights
+from evaluation import evaluate, report
+from model import train, vgg_weights
 from pipelines import inpaint, preprocess
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")

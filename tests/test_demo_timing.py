@@ -1,8 +1,8 @@
 """make demo's stage estimates and wall times."""
 import time
 
-from model import demo_timing
-from model.demo_timing import DemoSize, expected_seconds
+from demo import timing as demo_timing
+from demo.timing import DemoSize, expected_seconds
 
 
 def test_expectations_follow_the_work_the_cores_and_the_precision():

@@ -1,10 +1,10 @@
-"""model.eval_samples: which scored images the report's grid shows, and their PNGs."""
+"""evaluation.samples: which scored images the report's grid shows, and their PNGs."""
 import os
 
 import numpy as np
 from PIL import Image
 
-from model.eval_samples import Sample, SampleChooser
+from evaluation.samples import Sample, SampleChooser
 
 
 def _sample(key: str, kind: str, value: int = 0) -> Sample:

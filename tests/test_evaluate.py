@@ -1,4 +1,4 @@
-"""model.evaluate on a tiny eval split of real photos."""
+"""evaluation.evaluate on a tiny eval split of real photos."""
 import json
 import os
 
@@ -7,11 +7,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from model.baselines import run_baselines
-from model.evaluate import LABELS, METRICS, PER_IMAGE, LayoutMismatch, evaluate, run, summary_lines
-from model.export import load_inpainter
+from evaluation.baselines import run_baselines
+from evaluation.evaluate import LABELS, METRICS, PER_IMAGE, LayoutMismatch, evaluate, run, summary_lines
+from model.exported import load_inpainter
 from model.losses import feature_distances, feature_loss
-from model.lpips import Lpips
+from evaluation.lpips import Lpips
 from model.metrics import inpainting_metrics, masked_metrics
 from model.vgg import build_vgg_features
 from model.vgg_weights import load_vgg_weights
@@ -245,5 +245,5 @@ def test_a_model_of_the_other_hole_layout_is_a_one_line_error(anywhere_records_d
     assert "\n" not in str(e.value)
     with pytest.raises(LayoutMismatch, match="fills holes anywhere .* but the data .* holds the centre hole"):
         evaluate(mask_exported_model, eval_records_dir, str(tmp_path / "b"))
-    with pytest.raises(SystemExit, match="^model.evaluate: the model .* fills the centre hole"):
+    with pytest.raises(SystemExit, match="^evaluation.evaluate: the model .* fills the centre hole"):
         run(["--model", exported_model, "--data", anywhere_records_dir, "--output", str(tmp_path / "c")])

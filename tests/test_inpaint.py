@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage import data
 
-from model.export import load_inpainter
+from model.exported import load_inpainter
 from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
 from pipelines import inpaint, model_handler
 from pipelines.full_resolution import place

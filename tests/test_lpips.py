@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageFilter
 from skimage import data
 
-from model.lpips import Lpips, LpipsWeightsError, load_lpips_weights, weights_path
+from evaluation.lpips import Lpips, LpipsWeightsError, load_lpips_weights, weights_path
 
 
 def _square_128(pixels: np.ndarray) -> Image.Image:

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 from skimage import data
 
-from model.export import export_hole_layout, export_saved_model, load_inpainter, read_metadata
+from model.export import export_saved_model
+from model.exported import export_hole_layout, load_inpainter, read_metadata
 from model.networks import build_generator, build_mask_generator
 from tfrecords import Record
 from tfrecords.geometry import Geometry

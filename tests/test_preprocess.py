@@ -15,7 +15,8 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from PIL import Image
 
-from pipelines import holes, images, preprocess, sample_data
+from demo import sample_data
+from pipelines import holes, images, preprocess
 from pipelines.options import pipeline_options
 from pipelines.splits import SplitSpec
 from tfrecords import Geometry, Record, SCHEMA_VERSION

@@ -2,7 +2,7 @@
 import io
 import threading
 
-from pipelines.progress import Progress, line
+from common.progress import Progress, line
 
 
 def test_the_line_says_done_of_total_rate_and_eta():

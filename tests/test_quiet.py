@@ -3,7 +3,7 @@ import re
 import subprocess
 import sys
 
-from model import quiet
+from common import startup as quiet
 
 NOTICES = ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard", "To enable the following",
            "Could not find cuda drivers", "cuInit")

@@ -1,4 +1,4 @@
-"""model.report on a tiny run: TensorBoard scalars of both kinds, the grid, the pages."""
+"""evaluation.report on a tiny run: TensorBoard scalars of both kinds, the grid, the pages."""
 import json
 import os
 
@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from model.report import (build_report, coarse_fill_line, group_panels, phase_changes, read_scalars, run,
+from evaluation.report import (build_report, coarse_fill_line, group_panels, phase_changes, read_scalars, run,
                           selection_line)
 
 

@@ -14,8 +14,8 @@ from conftest import build_tiny_records
 from model import vgg_weights
 from model.config import TrainConfig
 from model.data import eval_dataset, jitter_colours, originals, train_dataset
-from model.export import (export_hole_layout, improves, inpaint, inpaint_anywhere, load_inpainter, main as export_main,
-                          read_metadata, restore_run)
+from model.export import improves, inpaint, inpaint_anywhere, main as export_main, restore_run
+from model.exported import export_hole_layout, load_inpainter, read_metadata
 from model.self_ensemble import DEFAULT_SELF_ENSEMBLE
 from model.train import (NonFiniteLossError, Trainer, cpu_has_amx_bfloat16, main, overrides_from_args,
                          resolve_config, _parser)

@@ -1,6 +1,6 @@
 """Gathers the real photos that installed pip packages ship into one directory: the default data.
 
-    python -m pipelines.sample_data --output data/raw
+    python -m demo.sample_data --output data/raw
 
 Copies are named `PACKAGE-NAME.ext`; photos of one scene (stereo pairs, near-duplicates, frames of
 one sequence) are named `PACKAGE-GROUP+MEMBER.ext`, which the preprocess pipeline's default
@@ -16,6 +16,8 @@ import logging
 import re
 import shutil
 from pathlib import Path
+
+from common.logs import command_logging
 
 SOURCES = "SOURCES.md"
 
@@ -124,7 +126,7 @@ def gather(output: Path) -> list[dict[str, str]]:
 def _write_sources(output: Path, copied: list[dict[str, str]]) -> None:
     lines = ["# Sample photos", "",
              "Real photos shipped by pip packages that the project installs, gathered by",
-             "`python -m pipelines.sample_data`. `GROUP+MEMBER` names mark photos of one scene (stereo",
+             "`python -m demo.sample_data`. `GROUP+MEMBER` names mark photos of one scene (stereo",
              "pairs, near-duplicates, sequence frames), kept on one side of the train/eval split.", ""]
     for collection in COLLECTIONS:
         lines += [f"## {collection.prefix} (`{collection.package}`, `{collection.folder}/`)", "",
@@ -134,13 +136,13 @@ def _write_sources(output: Path, copied: list[dict[str, str]]) -> None:
         lines += [f"- `{c['name']}` <- `{c['source']}`" for c in copied if c["name"].startswith(collection.prefix + "-")]
         lines.append("")
     path = output / SOURCES
-    # Sections that other gatherers (pipelines/debian_photos.py) keep between their own markers stay.
+    # Sections that other gatherers (demo/debian_photos.py) keep between their own markers stay.
     added = re.findall(r"^<!-- begin .*?^<!-- end [^\n]*-->\n", path.read_text(), re.S | re.M) if path.exists() else []
     path.write_text("\n".join(lines + added))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.sample_data", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m demo.sample_data", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default="data/raw", help="directory to copy the photos into")
     args = parser.parse_args(argv)
     copied = gather(Path(args.output))
@@ -148,5 +150,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    command_logging()
     main()

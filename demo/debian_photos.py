@@ -1,6 +1,6 @@
 """Gathers the real photos that three Debian packages ship into the data directory, beside the pip ones.
 
-    python -m pipelines.debian_photos --output data/raw [--cache data/debian]
+    python -m demo.debian_photos --output data/raw [--cache data/debian]
 
 `apt-get download` fetches gcompris-qt-data, scratch and opencv-doc into the cache and `dpkg -x`
 unpacks them there (nothing is installed); where apt-get or dpkg is missing or the download fails
@@ -43,9 +43,11 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from common.logs import command_logging
+
 SOURCES = "SOURCES.md"
-BEGIN = "<!-- begin pipelines.debian_photos -->"
-END = "<!-- end pipelines.debian_photos -->"
+BEGIN = "<!-- begin demo.debian_photos -->"
+END = "<!-- end demo.debian_photos -->"
 MIN_SIDE = 160
 DUPLICATE_DISTANCE = 10  # of phash's 64 bits: two shots of one castle were 10 apart, unrelated photos 14 or more
 REASONS = ("undecodable", "alpha", "small", "greyscale", "drawing", "listed", "near-duplicate")
@@ -427,7 +429,7 @@ def write_sources(output: Path, kept: list[dict], dropped: list[dict],
     """Replaces (or appends) this module's delimited section of SOURCES.md; the rest is left as it is."""
     lines = [BEGIN, "# Debian package photos", "",
              "Real photos from Debian packages, fetched with `apt-get download` and unpacked with",
-             "`dpkg -x` by `python -m pipelines.debian_photos` (rules in its docstring). Each line: file",
+             "`dpkg -x` by `python -m demo.debian_photos` (rules in its docstring). Each line: file",
              "<- package version: path inside the package — licence from the package's copyright file.", ""]
     for collection in collections_:
         mine = [k for k in kept if k["package"] == collection.package]
@@ -471,7 +473,7 @@ def summary(result: dict, packages: dict[str, tuple[str, Path]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.debian_photos", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m demo.debian_photos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default="data/raw", help="directory to copy the photos into")
     parser.add_argument("--cache", default="data/debian", help="where the .deb files are downloaded and unpacked")
     parser.add_argument("--apt-get", default="apt-get", help="the apt-get executable")
@@ -488,5 +490,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    command_logging()
     main()

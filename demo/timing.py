@@ -1,8 +1,8 @@
 """How long each stage of `make demo` should take on this machine, and how long it took.
 
-    python -m model.demo_timing plan --raw data/raw --crops 16 --steps 2400 --batch 32 --log runs/default/demo_timing.tsv
-    python -m model.demo_timing took preprocess START_EPOCH_SECONDS --log ...   (after a stage)
-    python -m model.demo_timing summary --log ...
+    python -m demo.timing plan --raw data/raw --crops 16 --steps 2400 --batch 32 --log runs/default/demo_timing.tsv
+    python -m demo.timing took preprocess START_EPOCH_SECONDS --log ...   (after a stage)
+    python -m demo.timing summary --log ...
 
 The expectation is each stage's rate measured on a 2-core CPU with AMX (bench/RESULTS.md, box C:
 `make demo` of 2026-12-01), scaled by this machine's cores and, for training, by its precision
@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from model.cpu import cores, cpu_has_amx_bfloat16
+from common.cpu import cores, cpu_has_amx_bfloat16
 
 MEASURED_CORES = 2
 # Seconds on the 2-core box C: a fixed start-up and a cost per unit (photo, image trained, crop).
@@ -110,7 +110,7 @@ def summary(log: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.demo_timing", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m demo.timing", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     planned = commands.add_parser("plan", help="print and record each stage's expected time")
     planned.add_argument("--raw", required=True)

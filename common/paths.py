@@ -12,7 +12,7 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from pipelines.usage import UsageError
+from common.usage import UsageError
 
 # Beam's extras that bring each object store's filesystem.
 EXTRAS = {"gs": "gcp", "s3": "aws", "azfs": "azure"}

