@@ -34,10 +34,9 @@ STEPS      ?= 300
 BATCH      ?= 32
 BOTTLENECK ?= 4000
 WIDTH      ?= 64
-# The demo trains a narrower network (bench/RESULTS.md: it scored like the paper's on held-out
-# photos in a GPU study and trains 2.6x faster on a CPU) for 13-15 minutes of training on a
-# 2-core CPU with AMX (bfloat16), which keeps the demo near 20 minutes after set-up (22.6 measured). DEMO_STEPS=3600
-# (21 minutes of training) scored better on every held-out measure in both seeds (bench/RESULTS.md).
+# The demo trains a narrower network, which scored like the paper's on held-out photos and trains 2.6x
+# faster on a CPU, for a step budget that keeps `make demo` near 20-30 minutes on a 2-core CPU; a larger
+# DEMO_STEPS scores better (bench/RESULTS.md).
 DEMO_STEPS ?= 2400
 DEMO_BOTTLENECK ?= 1000
 DEMO_WIDTH ?= 32
@@ -63,12 +62,12 @@ dataflow_args = --runner DataflowRunner --project $(PROJECT) --region $(REGION) 
 	--temp_location gs://$(BUCKET)/tmp --staging_location gs://$(BUCKET)/staging \
 	--setup_file ./setup.py --sdk_container_image $(IMAGE) --sdk_location container
 
-.PHONY: help bootstrap photos-debian demo test preprocess train export inpaint evaluate report bench \
+.PHONY: help bootstrap photos-debian demo test test-quick preprocess train export inpaint evaluate report bench \
 	dataflow-preprocess dataflow-inpaint docker-image lock clean
 
 help:
 	@echo "make demo   - set up, then preprocess -> train -> export -> inpaint -> evaluate -> report"
-	@echo "make test   - set up, then run the test suite"
+	@echo "make test   - set up, then run the test suite (make test-quick: without the slow tests)"
 	@echo "make preprocess|train|export|inpaint|evaluate|report|bench  (see README.md for variables)"
 
 # The virtual environment, reinstalled only when setup.py or constraints.txt change.
@@ -103,6 +102,10 @@ photos-debian: $(RAW)/.debian
 
 test: bootstrap
 	$(PY) -m pytest -q tests
+
+# The quick loop: everything but the tests that train, export or run a Beam job.
+test-quick: bootstrap
+	$(PY) -m pytest -q -m "not slow" tests
 
 preprocess: bootstrap
 	$(PY) -m pipelines.preprocess --input '$(INPUT)' --output $(OUTPUT) --crops-per-image $(CROPS) \
