@@ -9,8 +9,6 @@ REQUIRED = [
     "tensorflow==2.21.0",
     "apache-beam[gcp]==2.77.0",
     "tfx-bsl==1.21.0",
-    # Beam's TensorFlow inference module imports it.
-    "tensorflow-hub==0.16.1",
     # Fast CRC for TFRecord writes through Beam.
     "google-crc32c==1.9.0",
     # Intel ISA-L deflate for the gzip shards: 6x faster writes than zlib's default level (tfrecords/writer.py).

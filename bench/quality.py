@@ -41,7 +41,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from model.data import layout_from_manifest
-from evaluation.evaluate import ANYWHERE, read_eval_images
+from evaluation.evaluate import read_eval_images
 from model.exported import load_geometry, load_inpainter
 from model.self_ensemble import SELF_ENSEMBLES
 
@@ -249,8 +249,7 @@ def fills_picture(exports: dict[str, str], data: str, split: str, path: str, cro
     rows = {"masked input": masked}
     for label, export in exports.items():
         inpainter, _ = load_inpainter(export)
-        inputs = {"images": tf.constant(masked), **({"masks": tf.constant(masks)} if layout == ANYWHERE else {})}
-        rows[label] = inpainter(**inputs)["inpainted"].numpy()
+        rows[label] = inpainter(**layout.serving_feed(masked, masks))["inpainted"].numpy()
     rows["truth"] = batch.originals[chosen]
     side, band = geometry.image_size, 14
     sheet = Image.new("RGB", (crops * side, len(rows) * (side + band)), "white")

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(base, **changes)
         trainer = Trainer(config, data_dir, tempfile.mkdtemp(prefix="bench_run_"))
         records = train_dataset(data_dir, trainer.geometry, config.batch_size, 0, 256)
-        step_fn, fed_batches = trainer._steps[phase], iter(records)
+        step_fn, fed_batches = trainer.train_steps.by_phase[phase], iter(records)
         time_steps(step_fn, fed_batches, 2)  # warm-up: tracing, kernel selection
         compared = not args.json and ("paper" in name or name == "C1000/w32")
         if compared:

@@ -31,10 +31,9 @@ Writes to `--output`:
   for the report's grid.
 
 Plain Python over tf.data rather than a Beam job: an eval split is hundreds to a few thousand
-128x128 crops, which one process scores in minutes on a CPU (per image on 2 cores: OpenCV FSR
-0.27 s, LPIPS 0.05-0.11 s and the VGG feature distance 0.01-0.02 s per method, the other baselines
-0.4-17 ms), while a Beam job would load the networks once per worker and add pipeline start-up
-for no gain. Inpainting millions of images, with per-image hole metrics where there is ground
+128x128 crops, which one process scores in minutes on a CPU (OpenCV FSR and LPIPS take most of
+it, bench/RESULTS.md), while a Beam job would load the networks once per worker and add pipeline
+start-up for no gain. Inpainting millions of images, with per-image hole metrics where there is ground
 truth, is the Beam job `pipelines.inpaint`.
 """
 from __future__ import annotations
@@ -51,37 +50,33 @@ import os
 import time
 from typing import Any, Iterator, NamedTuple
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from common.logs import command_logging
-from evaluation.baselines import DEFAULT_RADIUS, LABELS as BASELINE_LABELS, run_baselines
-from model.data_checks import DataMismatch, check_geometry, check_schema
-from evaluation.samples import Sample, SampleChooser
-from model.exported import export_hole_layout, load_geometry, load_inpainter, read_metadata, require_export
-from model.losses import feature_distances
-from evaluation.lpips import PACKAGE as LPIPS_PACKAGE, Lpips
-from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
-from model.vgg import build_vgg_features
-from model.vgg_weights import VggWeightsError, load_vgg_weights
 from common.paths import check_filesystem, make_output
 from common.usage import CommandParser, UsageError
-from tfrecords.geometry import Box, Geometry, unmask
-from tfrecords.masks import HOLE, LAYOUTS, RECORD_KINDS, centre_mask, hole_area
+from evaluation.baselines import DEFAULT_RADIUS, LABELS as BASELINE_LABELS, run_baselines
+from evaluation.perceptual import PERCEPTUAL, PerceptualMetrics
+from evaluation.samples import Sample, SampleChooser
+from model.data_checks import DataMismatch, check_geometry, check_schema
+from model.exported import export_hole_layout, load_geometry, load_inpainter, read_metadata, require_export
+from model.hole_layouts import HoleLayout, hole_layout
+from model.metrics import mean_metrics
+from tfrecords import shards
+from tfrecords.geometry import Geometry
+from tfrecords.masks import RECORD_KINDS, hole_area
 from tfrecords.schema import parse_examples
-from tfrecords.shards import hole_layout, read_manifest, split_files
+from tfrecords.shards import read_manifest, split_files
 
 COMMAND = "evaluation.evaluate"
 METRICS = "metrics.json"
-PERCEPTUAL = ("lpips", "vgg_feature")
 PER_IMAGE = "per_image.jsonl"
-CENTER, ANYWHERE = LAYOUTS
 
 # Column order of tables and of the report's grid.
 LABELS = {**BASELINE_LABELS, "model": "Model (structural inpainting)"}
 
-# DESIGN.md: Pathak et al., CVPR 2016, Table 2 (Paris StreetView, held-out images, centre region).
+# docs/DESIGN.md: Pathak et al., CVPR 2016, Table 2 (Paris StreetView, held-out images, centre region).
 PUBLISHED = {
     "note": ("Published on Paris StreetView (Pathak et al., Context Encoders, CVPR 2016, Table 2), "
              "a different dataset with a far longer training run: a reference point, not a like-for-like "
@@ -102,62 +97,18 @@ class EvalBatch(NamedTuple):
 
 
 def read_eval_images(data_dir: str, split: str, geometry: Geometry, batch_size: int, max_images: int | None,
-                     layout: str = CENTER) -> Iterator[EvalBatch]:
-    """Yields the records of `split` in file order, in batches, for a data set of hole `layout`."""
+                     holes: HoleLayout) -> Iterator[EvalBatch]:
+    """Yields the records of `split` in file order, in batches, for a data set of `holes`."""
     files = split_files(data_dir, split)
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if max_images is not None:
         dataset = dataset.take(max_images)
     dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     for serialized in dataset:
-        parsed = parse_examples(serialized, geometry, with_truth=True, layout=layout)
-        masked = parsed["masked"].numpy()
-        if layout == ANYWHERE:
-            originals = parsed["original"].numpy()
-            masks = np.where(parsed["mask"].numpy()[..., 0], HOLE, 0).astype(np.uint8)
-        else:
-            originals = np.stack([unmask(m, p, geometry) for m, p in zip(masked, parsed["patch"].numpy())])
-            masks = np.broadcast_to(centre_mask(geometry), masked.shape[:3])
-        yield EvalBatch(masked, originals, masks, [k.decode() for k in parsed["key"].numpy()],
+        parsed = parse_examples(serialized, geometry, with_truth=True, layout=holes.name)
+        yield EvalBatch(parsed["masked"].numpy(), holes.truth(parsed, geometry).numpy(),
+                        holes.hole_masks(parsed, geometry), [k.decode() for k in parsed["key"].numpy()],
                         [k.decode() for k in parsed["kind"].numpy()])
-
-
-class PerceptualMetrics:
-    """LPIPS of whole images and the VGG feature distance of their `region` (the centre patch, or the
-    whole image for holes anywhere); each network built once."""
-
-    def __init__(self, region: Box, vgg_weights: str = "imagenet"):
-        self.region = region
-        self.lpips = Lpips()
-        self.vgg: keras.Model | None = None
-        try:
-            weights = load_vgg_weights(vgg_weights)
-        except VggWeightsError as e:
-            logging.warning("no VGG feature distance in this evaluation: %s", e)
-            self.settings = {"vgg_feature": {"skipped": str(e)}}
-        else:
-            if weights.arrays is None:
-                raise ValueError("--vgg-weights random: a feature distance needs the trained VGG16")
-            self.vgg = build_vgg_features(weights.arrays)
-            self.settings = {"vgg_feature": weights.source}
-        self.settings["lpips"] = f"LPIPS(VGG) v0.1, weights of {LPIPS_PACKAGE}; whole image against the original"
-
-    def __call__(self, outputs: dict[str, np.ndarray], originals: np.ndarray) -> dict[str, list[dict[str, float | None]]]:
-        """Per method and image of the (N,S,S,3) uint8 batches, {"lpips": .., "vgg_feature": .. or None}.
-
-        The originals go through LPIPS's network once for all the methods."""
-        names = list(outputs)
-        lpips = self.lpips.to_reference(originals, np.stack([outputs[name] for name in names])).numpy()
-        scores = {name: [{"lpips": float(d), "vgg_feature": None} for d in lpips[i]] for i, name in enumerate(names)}
-        if self.vgg is None:
-            return scores
-        top, left, bottom, right = self.region
-        truth = tf.constant(originals[:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
-        for name in names:
-            predicted = tf.constant(outputs[name][:, top:bottom, left:right], tf.float32) / 127.5 - 1.0
-            for row, distance in zip(scores[name], feature_distances(self.vgg, predicted, truth).numpy()):
-                row["vgg_feature"] = float(distance)
-        return scores
 
 
 class LayoutMismatch(ValueError):
@@ -174,17 +125,17 @@ def data_manifest(data_dir: str) -> dict[str, Any]:
 
 def held_out_split(manifest: dict[str, Any]) -> str:
     """The split reported numbers come from: `test` (used neither for training nor for checkpoint
-    selection) where the data has one, else `eval` (data preprocessed before the test split existed)."""
+    selection) where the data has one, else `eval`."""
     return "test" if manifest.get("splits", {}).get("test", {}).get("records", 0) else "eval"
 
 
-def check_layouts(model_dir: str, data_dir: str, manifest: dict[str, Any]) -> str:
+def check_layouts(model_dir: str, data_dir: str, manifest: dict[str, Any]) -> HoleLayout:
     """The hole layout the export and the data set share; LayoutMismatch where they differ."""
-    model, data = export_hole_layout(model_dir), hole_layout(manifest)
-    if model != data:
-        what = {CENTER: "the centre hole", ANYWHERE: "holes anywhere (a mask per record)"}
-        raise LayoutMismatch(f"the model {model_dir} fills {what[model]} but the data {data_dir} holds {what[data]}: "
-                             f"score it on data with {what[model]}, or score a model trained on data like this")
+    model, data = hole_layout(export_hole_layout(model_dir)), hole_layout(shards.hole_layout(manifest))
+    if model.name != data.name:
+        raise LayoutMismatch(f"the model {model_dir} fills {model.description} but the data {data_dir} holds "
+                             f"{data.description}: score it on data with {model.description}, or score a model "
+                             "trained on data like this")
     return data
 
 
@@ -233,33 +184,29 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
     check_methods(methods or ())
     baselines = tuple(name for name in labels if name in BASELINE_LABELS)
     inpainter, geometry = load_inpainter(model_dir)
-    layout = check_layouts(model_dir, data_dir, manifest)
-    s = geometry.image_size
-    perceptual = PerceptualMetrics(geometry.patch_box if layout == CENTER else (0, 0, s, s), vgg_weights)
+    holes = check_layouts(model_dir, data_dir, manifest)
+    perceptual = PerceptualMetrics(holes.perceptual_box(geometry), vgg_weights)
     os.makedirs(output_dir, exist_ok=True)
     per_kind: dict[str, list[dict[str, Any]]] = {}  # kind -> each image's {"scores", "hole_area"}
     samples = SampleChooser(num_samples)
     count, started = 0, time.monotonic()
     with open(os.path.join(output_dir, PER_IMAGE), "w") as per_image, \
             concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        for batch in read_eval_images(data_dir, split, geometry, batch_size, max_images, layout):
+        for batch in read_eval_images(data_dir, split, geometry, batch_size, max_images, holes):
             # OpenCV and scikit-image release the GIL: the baselines of a batch fill on every core.
             filled = list(pool.map(lambda m: run_baselines(*m, radius, baselines), zip(batch.masked, batch.masks)))
             outputs = {name: np.stack([f[name] for f in filled]) for name in baselines}
             if "model" in labels:
-                inputs = {"images": tf.constant(batch.masked)}
-                if layout == ANYWHERE:
-                    inputs["masks"] = tf.constant(batch.masks)
-                outputs["model"] = inpainter(**inputs)["inpainted"].numpy()
+                outputs["model"] = inpainter(**holes.serving_feed(batch.masked, batch.masks))["inpainted"].numpy()
             scored = perceptual(outputs, batch.originals)
             for i, (key, kind) in enumerate(zip(batch.keys, batch.kinds)):
                 original, mask = batch.originals[i], batch.masks[i]
-                scores = {name: {**_hole_scores(outputs[name][i], original, mask, geometry, layout),
+                scores = {name: {**holes.hole_scores(outputs[name][i], original, mask, geometry),
                                  "perceptual": scored[name][i]} for name in labels}
                 per_kind.setdefault(kind, []).append({"scores": scores, "hole_area": hole_area(mask)})
                 per_image.write(json.dumps({"index": count, "key": key, "kind": kind, "metrics": scores}) + "\n")
                 if samples.wants(key, kind):
-                    images = {"masked": batch.masked[i], **({"mask": mask} if layout == ANYWHERE else {}),
+                    images = {"masked": batch.masked[i], **({"mask": mask} if holes.serves_masks else {}),
                               **{name: outputs[name][i] for name in labels}, "truth": original}
                     samples.offer(Sample(key, kind, images, scores))
                 count += 1
@@ -272,7 +219,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
         "count": count,
         "model": model_dir,
         "data": data_dir,
-        "holes": layout,
+        "holes": holes.name,
         "geometry": geometry.to_dict(),
         "model_metadata": read_metadata(model_dir),
         "baseline_settings": {
@@ -285,7 +232,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
         "methods": _method_means([row for rows in per_kind.values() for row in rows], labels),
         "samples": samples.write(output_dir),
     }
-    if layout == CENTER:  # the published figures are of a centre hole
+    if holes.fixed_hole:  # the published figures are of the centre hole
         results["published"] = PUBLISHED
     else:
         kinds = [kind for kind in RECORD_KINDS if kind in per_kind]
@@ -299,14 +246,6 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
     logging.info("wrote %s for %d %s images in %.0f s", os.path.join(output_dir, METRICS), count, split,
                  time.monotonic() - started)
     return results
-
-
-def _hole_scores(predicted: np.ndarray, original: np.ndarray, mask: np.ndarray, geometry: Geometry,
-                 layout: str) -> dict[str, dict[str, float]]:
-    """Centre holes: the hole and patch boxes' metrics; holes anywhere: the metrics of the mask's pixels."""
-    if layout == ANYWHERE:
-        return {"hole": masked_metrics(predicted, original, mask)}
-    return inpainting_metrics(predicted, original, geometry)
 
 
 def _method_means(rows: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, Any]:
@@ -326,7 +265,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     """A short plain-text table of hole metrics and the perceptual distances, best PSNR first; for
     holes anywhere, one more table per hole kind."""
     header = f"  {'method':32s} {'PSNR dB':>8s} {'SSIM':>6s} {'L1 %':>6s} {'L2 %':>6s} {'LPIPS':>6s} {'VGG':>6s}"
-    if results.get("holes", CENTER) == CENTER:
+    if hole_layout(results["holes"]).fixed_hole:
         top, _, bottom, _ = results["geometry"]["hole_box"]
         return [f"hole metrics on {results['count']} {results['split']} images ({bottom - top}px square hole); "
                 f"LPIPS of the whole image, VGG feature distance of the patch (lower is better):",
@@ -346,9 +285,8 @@ def _method_lines(methods: dict[str, Any], labels: dict[str, str]) -> list[str]:
     lines = []
     for name in sorted(methods, key=lambda n: -methods[n]["hole"]["psnr"]):
         h = methods[name]["hole"]
-        # "-": not computed (no VGG weights), or a metrics.json from before the perceptual metrics.
-        lpips, vgg = ("-" if v is None else f"{v:.3f}"
-                      for v in (methods[name].get("perceptual", {}).get(k) for k in PERCEPTUAL))
+        # "-": not computed (no VGG weights).
+        lpips, vgg = ("-" if v is None else f"{v:.3f}" for v in (methods[name]["perceptual"][k] for k in PERCEPTUAL))
         lines.append(f"  {labels[name]:32s} {h['psnr']:8.2f} {h['ssim']:6.3f} "
                      f"{100 * h['l1']:6.2f} {100 * h['l2']:6.2f} {lpips:>6s} {vgg:>6s}")
     return lines

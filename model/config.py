@@ -1,4 +1,4 @@
-"""Every knob of a training run, in one dataclass (DESIGN.md section 1 gives the defaults)."""
+"""Every knob of a training run, in one dataclass (docs/DESIGN.md section 1 gives the defaults)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,11 +11,6 @@ PAPER_STRUCTURAL_FRACTION = 50 / 60
 # Fields that fix the networks' shapes, what a checkpoint holds or how the best one is chosen: a resumed
 # run must keep them.
 ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling", "coarse_fill", "ema_momentum", "select_by")
-# What a config.json written before a field existed meant by it: runs trained then restore as they were.
-LEGACY_DEFAULTS = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0,
-                   "select_best": False, "ema_momentum": 0.0, "lr_schedule": "constant",
-                   "pixel_loss": "mse", "quarter_turns": False, "select_by": "psnr",
-                   "coarse_fill": "none"}
 UPSAMPLING = ("resize", "bilinear", "transpose")
 # What the hole holds when the encoder sees it (model/networks.py): the fill colour ("none", the
 # paper's) or its harmonic fill from the context ("harmonic"); and what "auto" picks per hole layout:
@@ -28,7 +23,7 @@ LR_SCHEDULES = ("constant", "cosine")
 PIXEL_LOSSES = ("mse", "l1")
 # What checkpoint selection can rank by, and how it names it: hole L1 (lower is better) or PSNR (higher).
 SELECTION_METRICS = {"l1": "eval-split hole L1", "psnr": "eval-split hole PSNR"}
-# The paper's recipe (DESIGN.md section 1): `python -m model.train --recipe paper`. The dataclass defaults
+# The paper's recipe (docs/DESIGN.md section 1): `python -m model.train --recipe paper`. The dataclass defaults
 # are the recipe chosen by measurement on held-out photos (bench/RESULTS.md, bench.quality).
 PAPER_RECIPE = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
                 "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0,
@@ -153,7 +148,7 @@ class TrainConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
-        return cls(**{**LEGACY_DEFAULTS, **values})
+        return cls(**values)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"

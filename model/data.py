@@ -8,8 +8,8 @@ again, so input and truth always agree; a flip or a turn moves the crop and its 
 Every batch carries its (epoch, batch) position, so a resumed run rebuilds the stream from where it
 stopped without saving the shuffle buffer in the checkpoint.
 
-The data set's hole layout (tfrecords/masks.py) decides what a batch holds: layout "center"
-{masked, patch}, layout "anywhere" {masked, mask (bool, True = hole), original}.
+The data set's hole layout (model/hole_layouts.py) decides what a batch holds: the centre hole
+{masked, patch}, holes anywhere {masked, mask (bool, True = hole), original}.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import logging
 
 import tensorflow as tf
 
-from model.export import fill_hole, fill_holes
+from model.hole_layouts import CentreHole, HoleLayout, hole_layout
 from model.self_ensemble import turned
 from tfrecords import shards
 from tfrecords.geometry import Geometry
@@ -31,9 +31,9 @@ def geometry_from_manifest(data_dir: str) -> Geometry:
     return Geometry.from_dict(shards.read_manifest(data_dir)["geometry"])
 
 
-def layout_from_manifest(data_dir: str) -> str:
-    """The data set's hole layout: "center" or "anywhere"."""
-    return shards.hole_layout(shards.read_manifest(data_dir))
+def layout_from_manifest(data_dir: str) -> HoleLayout:
+    """The data set's hole layout."""
+    return hole_layout(shards.hole_layout(shards.read_manifest(data_dir)))
 
 
 def count_records(data_dir: str, split: str) -> int:
@@ -51,21 +51,6 @@ def _records(files: list[str], seed: tf.Tensor) -> tf.data.Dataset:
     return names.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
                             cycle_length=min(len(files), MAX_PARALLEL_FILES), num_parallel_calls=AUTOTUNE,
                             deterministic=True)
-
-
-def originals(masked: tf.Tensor, patch: tf.Tensor, geometry: Geometry) -> tf.Tensor:
-    """The original crops (N,S,S,3), rebuilt from the masked images and their true patches."""
-    top, left, _, _ = geometry.patch_box
-    s, p = geometry.image_size, geometry.patch_size
-    placed = tf.pad(patch, [[0, 0], [top, s - top - p], [left, s - left - p], [0, 0]])
-    inside = tf.pad(tf.ones([p, p, 1], tf.bool), [[top, s - top - p], [left, s - left - p], [0, 0]])
-    return tf.where(inside, placed, masked)
-
-
-def mask_again(images: tf.Tensor, geometry: Geometry) -> tuple[tf.Tensor, tf.Tensor]:
-    """Original crops -> (masked images, true patches), as the records store them."""
-    top, left, bottom, right = geometry.patch_box
-    return fill_hole(images, geometry), images[:, top:bottom, left:right]
 
 
 def flip_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -103,10 +88,10 @@ def jitter_colours(images: tf.Tensor, seed: tf.Tensor, strength: float, grayscal
 
 def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int, shuffle_buffer: int,
                   flip: bool = True, start: tuple[int, int] = (0, 0), color_jitter: float = 0.0,
-                  grayscale_fraction: float = 0.0, layout: str = "center",
+                  grayscale_fraction: float = 0.0, holes: HoleLayout = CentreHole(),
                   quarter_turns: bool = False) -> tf.data.Dataset:
-    """Endless batches {masked, patch (uint8), epoch, batch (int64)} (layout "center"), or {masked,
-    mask, original, epoch, batch} (layout "anywhere"), starting after position `start`.
+    """Endless batches {masked, patch (uint8), epoch, batch (int64)} (the centre hole), or {masked,
+    mask, original, epoch, batch} (holes anywhere), starting after position `start`.
 
     `start` = (epoch, batch) of the first batch to produce.
     """
@@ -146,17 +131,12 @@ def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int,
         return images
 
     def parse(epoch: tf.Tensor, index: tf.Tensor, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = parse_examples(serialized, geometry, layout=layout)
+        parsed = parse_examples(serialized, geometry, layout=holes.name)
         batch_seed = tf.stack([epoch_seed_of(seed, epoch), index])
-        if layout == "anywhere":
-            mask = move(parsed["mask"], batch_seed)
-            original = augment(parsed["original"], batch_seed)
-            return {"masked": fill_holes(original, mask, geometry), "mask": mask, "original": original,
-                    "epoch": epoch, "batch": index}
-        masked, patch = parsed["masked"], parsed["patch"]
-        if flip or quarter_turns or color_jitter or grayscale_fraction:
-            masked, patch = mask_again(augment(originals(masked, patch, geometry), batch_seed), geometry)
-        return {"masked": masked, "patch": patch, "epoch": epoch, "batch": index}
+        batch = holes.training_batch(parsed, geometry, lambda images: move(images, batch_seed),
+                                     lambda images: augment(images, batch_seed),
+                                     bool(flip or quarter_turns or color_jitter or grayscale_fraction))
+        return {**batch, "epoch": epoch, "batch": index}
 
     return (tf.data.Dataset.range(start_epoch, tf.int64.max)
             .flat_map(epoch_batches)
@@ -169,9 +149,9 @@ def epoch_seed_of(seed: int, epoch: tf.Tensor) -> tf.Tensor:
 
 
 def eval_dataset(data_dir: str, geometry: Geometry, batch_size: int, max_images: int,
-                 layout: str = "center") -> tf.data.Dataset | None:
+                 holes: HoleLayout = CentreHole()) -> tf.data.Dataset | None:
     """At most `max_images` records of the eval split, in order, as `parse_examples` gives them ({masked,
-    patch, ...} or, layout "anywhere", {masked, mask, original, ...}); None without an eval split.
+    patch, ...} or, holes anywhere, {masked, mask, original, ...}); None without an eval split.
 
     A split larger than `max_images` (its count from the manifest) gives every k-th record: a photo's
     crops lie next to each other, so its first records would be a few photos' crops only.
@@ -189,5 +169,5 @@ def eval_dataset(data_dir: str, geometry: Geometry, batch_size: int, max_images:
             .shard(every, 0)
             .take(max_images)
             .batch(batch_size)
-            .map(lambda s: parse_examples(s, geometry, layout=layout), num_parallel_calls=AUTOTUNE)
+            .map(lambda s: parse_examples(s, geometry, layout=holes.name), num_parallel_calls=AUTOTUNE)
             .prefetch(AUTOTUNE))

@@ -35,136 +35,34 @@ from apache_beam.io.filesystems import FileSystems
 from common.logs import command_logging
 from model import config as layout
 from model.averaging import restore_average
-from model.config import SELECTION_METRICS, TrainConfig
-from model.networks import build_generator, build_mask_generator
+from model.config import TrainConfig
 from model.exported import METADATA, read_metadata
-from model.self_ensemble import DEFAULT_SELF_ENSEMBLE, DESCRIPTIONS, SELF_ENSEMBLES, averaged_prediction
+from model.hole_layouts import generator_layout, hole_layout
+from model.selection import selection_summary
+from model.self_ensemble import DEFAULT_SELF_ENSEMBLE, DESCRIPTIONS, SELF_ENSEMBLES
 from common.paths import make_output
 from common.usage import CommandParser
 from tfrecords.geometry import Geometry
-from tfrecords.schema import parse_examples
 
 COMMAND = "model.export"
-# Why the periodic evaluation picks the checkpoint to export (model/train.py), by the metric it ranks by.
-_PEAKS = "held-out quality peaks and then falls while the training loss keeps falling"
-SELECTION_REASONS = {
-    "l1": f"{_PEAKS}; of the hole metrics, L1 follows a run's trend closest against the noise between "
-          "evaluations (bench/RESULTS.md)",
-    "psnr": f"{_PEAKS}; PSNR is the hole metric the published context-encoder figures quote",
-}
-LATEST_REASON = "the latest was asked for, or none was selected (no eval split, or --no-select-best)"
-
-
-def to_unit_range(images: tf.Tensor) -> tf.Tensor:
-    """uint8 [0,255] -> float32 [-1,1], the generator's input range."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
-
-
-def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """float [-1,1] -> uint8 [0,255], rounded and clipped."""
-    scaled = (tf.cast(images, tf.float32) + 1.0) * 127.5
-    return tf.cast(tf.clip_by_value(tf.round(scaled), 0.0, 255.0), tf.uint8)
-
-
-def fill_hole(images: tf.Tensor, geometry: Geometry) -> tf.Tensor:
-    """Paints the centre hole with the fill colour, whatever the caller left there (uint8 in, uint8 out)."""
-    return fill_holes(images, hole_mask(geometry), geometry)
-
-
-def fill_holes(images: tf.Tensor, mask: tf.Tensor, geometry: Geometry) -> tf.Tensor:
-    """Paints the pixels of a boolean mask (N,S,S,1) or (S,S,1), True in the hole, with the fill colour."""
-    fill = tf.broadcast_to(tf.constant(geometry.fill_rgb, tf.uint8), tf.shape(images))
-    return tf.where(mask, fill, images)
-
-
-def mask_model_input(masked: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """The mask generator's input: uint8 masked images (N,S,S,3) in [-1, 1] and the boolean mask
-    (N,S,S,1) as a 4th channel, 1 in the hole, 0 in the context (float32)."""
-    return tf.concat([to_unit_range(masked), tf.cast(mask, tf.float32)], axis=-1)
-
-
-def masks_from_uint8(masks: tf.Tensor) -> tf.Tensor:
-    """uint8 (N,S,S) masks (>= 128 = hole) -> boolean (N,S,S,1), True in the hole."""
-    return (masks >= 128)[..., None]
-
-
-def hole_mask(geometry: Geometry) -> tf.Tensor:
-    """A (S,S,1) boolean mask, True inside the hole."""
-    top, left, bottom, right = geometry.hole_box
-    s = geometry.image_size
-    rows = tf.range(s)[:, None]
-    cols = tf.range(s)[None, :]
-    inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
-    return inside[:, :, None]
-
-
-def inpaint(generator: keras.Model, images: tf.Tensor, geometry: Geometry,
-            self_ensemble: str = "none") -> dict[str, tf.Tensor]:
-    """The whole inference path: fill, predict the centre patch (averaged over the symmetries of
-    `self_ensemble`, model/self_ensemble.py), paste its hole part back."""
-    masked = fill_hole(images, geometry)
-    patch = to_uint8(averaged_prediction(lambda x: generator(x, training=False), to_unit_range(masked),
-                                         self_ensemble))
-    top, left, _, _ = geometry.patch_box
-    s, p = geometry.image_size, geometry.patch_size
-    placed = tf.pad(patch, [[0, 0], [top, s - top - p], [left, s - left - p], [0, 0]])
-    return {"inpainted": tf.where(hole_mask(geometry), placed, masked), "patch": patch}
-
-
-def inpaint_anywhere(generator: keras.Model, images: tf.Tensor, mask: tf.Tensor, geometry: Geometry,
-                     self_ensemble: str = "none") -> dict[str, tf.Tensor]:
-    """The mask generator's inference path: fill the mask's (N,S,S,1, True = hole) pixels, predict
-    the whole crop (averaged over the symmetries of `self_ensemble`), keep the prediction in the hole
-    and the input everywhere else."""
-    masked = fill_holes(images, mask, geometry)
-    prediction = to_uint8(averaged_prediction(lambda x: generator(x, training=False),
-                                              mask_model_input(masked, mask), self_ensemble))
-    return {"inpainted": tf.where(mask, prediction, images), "prediction": prediction}
-
-
-def generator_layout(generator: keras.Model) -> str:
-    """The hole layout a generator serves: "anywhere" for the mask generator (4 input channels), else
-    "center"."""
-    return "anywhere" if generator.input_shape[-1] == 4 else "center"
 
 
 def export_saved_model(generator: keras.Model, geometry: Geometry, path: str,
                        metadata: dict[str, Any] | None = None, self_ensemble: str = DEFAULT_SELF_ENSEMBLE) -> str:
     """Writes the SavedModel and its `inpainting.json` to `path` (local or gs://), with the context
-    encoder's signatures or the mask generator's (`generator_layout`), each averaging the generator
+    encoder's signatures or the mask generator's (model/hole_layouts.py), each averaging the generator
     over the symmetries of `self_ensemble` (model/self_ensemble.py; a name it does not know is a
     ValueError when the signatures are traced, before anything is written)."""
-    s = geometry.image_size
     holes = generator_layout(generator)
     archive = keras.export.ExportArchive()
     archive.track(generator)
-    images = tf.TensorSpec([None, s, s, 3], tf.uint8, name="images")
-
-    if holes == "anywhere":
-        def serve_images(images, masks):
-            return inpaint_anywhere(generator, images, masks_from_uint8(masks), geometry, self_ensemble)
-
-        def serve_examples(examples):
-            parsed = parse_examples(examples, geometry, with_truth=False, layout="anywhere")
-            return inpaint_anywhere(generator, parsed["masked"], parsed["mask"], geometry, self_ensemble)
-
-        image_inputs = [images, tf.TensorSpec([None, s, s], tf.uint8, name="masks")]
-    else:
-        def serve_images(images):
-            return inpaint(generator, images, geometry, self_ensemble)
-
-        def serve_examples(examples):
-            return inpaint(generator, parse_examples(examples, geometry, with_truth=False)["masked"], geometry,
-                           self_ensemble)
-
-        image_inputs = [images]
-
+    serve_images, image_inputs, serve_examples = holes.serving_endpoints(generator, geometry, self_ensemble)
     # The first endpoint added becomes `serving_default`.
     archive.add_endpoint("serve_images", serve_images, input_signature=image_inputs)
     archive.add_endpoint("serve_examples", serve_examples,
                          input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     archive.write_out(path, verbose=False)
-    write_metadata(path, {**(metadata or {}), "geometry": geometry.to_dict(), "holes": holes,
+    write_metadata(path, {**(metadata or {}), "geometry": geometry.to_dict(), "holes": holes.name,
                           "self_ensemble": self_ensemble})
     return path
 
@@ -207,9 +105,8 @@ def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, 
     best = tf.train.latest_checkpoint(os.path.join(model_dir, layout.BEST_CHECKPOINT))
     chosen = best if checkpoint == "best" and best else latest
     # float32 whatever the training policy: the export must run on CPUs as well as GPUs.
-    build = build_mask_generator if run.get("holes", "center") == "anywhere" else build_generator
-    generator = build(geometry, config.bottleneck, config.width, dtype="float32", upsampling=config.upsampling,
-                      coarse_fill=config.coarse_fill)
+    generator = hole_layout(run["holes"]).build_generator(geometry, config.bottleneck, config.width, "float32",
+                                                          config.upsampling, config.coarse_fill)
     step, trained = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(generator=generator, step=step).restore(chosen).expect_partial().assert_existing_objects_matched()
     if chosen != best and config.ema_momentum:
@@ -218,41 +115,9 @@ def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, 
     tf.train.Checkpoint(step=trained).restore(latest).expect_partial()
     metadata = {"step": int(step), "trained_steps": int(trained), "checkpoint": chosen,
                 "selection": selection_summary(model_dir, int(step), chosen == best, config.select_by),
-                "config": config.to_dict(), "vgg_weights": run["vgg_weights"], "trained_on": run.get("hardware"),
-                "data": run.get("data")}
+                "config": config.to_dict(), "vgg_weights": run["vgg_weights"], "trained_on": run["hardware"],
+                "data": run["data"]}
     return generator, geometry, metadata
-
-
-def selection_score(metric: str, value: float) -> str:
-    """A selection score as the logs and the report print it: PSNR in dB, L1 in percent."""
-    return f"{value:.2f} dB" if metric == "psnr" else f"{100 * value:.2f}%"
-
-
-def improves(metric: str, score: float, best: float) -> bool:
-    """Whether `score` beats `best` on `metric`: a higher PSNR, a lower L1."""
-    return score > best if metric == "psnr" else score < best
-
-
-def selection_summary(model_dir: str, step: int, selected: bool, metric: str) -> dict[str, Any]:
-    """Which checkpoint the export is and why (selected by `metric`, a SELECTION_METRICS key), with the
-    eval split's hole metrics at that step and at the last evaluation (from eval.jsonl)."""
-    path = os.path.join(model_dir, layout.EVAL_LOG)
-    evals = []
-    if tf.io.gfile.exists(path):
-        with tf.io.gfile.GFile(path) as f:
-            evals = [json.loads(line) for line in f if line.strip()]
-    by_step = {e["step"]: e for e in evals}
-    last = max(by_step.values(), key=lambda e: e["step"]) if by_step else None
-    return {
-        "by": SELECTION_METRICS[metric] if selected else "latest checkpoint",
-        "metric": metric,
-        "why": SELECTION_REASONS[metric] if selected else LATEST_REASON,
-        "step": step,
-        "hole": by_step[step]["hole"] if step in by_step else None,
-        "last_step": last["step"] if last else None,
-        "last_hole": last["hole"] if last else None,
-        "evaluations": len(by_step),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,9 +26,9 @@ def load_geometry(path: str) -> Geometry:
 
 
 def export_hole_layout(path: str) -> str:
-    """The hole layout an export serves: "center" (the context encoder: `images` in) or "anywhere"
-    (the mask generator: `images` and `masks` in); "center" for exports made before the key existed."""
-    return read_metadata(path).get("holes", "center")
+    """The name of the hole layout an export serves (model/hole_layouts.py): "center" (the context
+    encoder: `images` in) or "anywhere" (the mask generator: `images` and `masks` in)."""
+    return read_metadata(path)["holes"]
 
 
 def require_export(command: str, flag: str, path: str) -> None:

@@ -1,4 +1,4 @@
-"""Inpainting quality on the hole (and the whole centre patch), as DESIGN.md defines it.
+"""Inpainting quality on the hole (and the whole centre patch), as docs/DESIGN.md defines it.
 
 PSNR uses a peak of 255; L1 and L2 are the mean absolute and mean squared error with pixels scaled
 to [0, 1], so they read as fractions of the range (the context encoder paper's "mean L1/L2 loss").

@@ -16,7 +16,7 @@ mask-channel generator that fills holes of any shape.
     the crop S for the mask generator (one more layer)
 
 The stacks' depths follow from the geometry (every stride-2 layer halves the side down to 4), so
-S=128, P=64, w=64 gives DESIGN.md's layers exactly ("transpose"). A stride-2 transposed 4x4 kernel
+S=128, P=64, w=64 gives docs/DESIGN.md's layers exactly ("transpose"). A stride-2 transposed 4x4 kernel
 overlaps its neighbours unevenly and stamps a checkerboard on the fill (Odena et al., "Deconvolution
 and checkerboard artifacts", Distill 2016); resizing then convolving spreads every input evenly.
 

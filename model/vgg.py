@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from model.vgg_weights import LAYERS, Weights
 
-FEATURE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1")
 # Keras's "caffe" preprocessing for VGG16: the ImageNet mean in BGR order.
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 

@@ -49,11 +49,7 @@ def test_mask_export_takes_image_and_mask_and_keeps_every_outside_pixel(tmp_path
     np.testing.assert_array_equal(served["inpainted"].numpy(), inpainted)
 
 
-def test_centre_export_says_center_as_do_exports_from_before_the_key(tmp_path):
+def test_centre_export_says_center(tmp_path):
     keras.utils.set_random_seed(0)
     path = export_saved_model(build_generator(SMALL, bottleneck=16, width=8), SMALL, str(tmp_path / "export"))
-    assert export_hole_layout(path) == "center"
-    metadata = read_metadata(path)
-    del metadata["holes"]  # an export made before the key existed
-    (tmp_path / "export" / "inpainting.json").write_text(json.dumps(metadata))
     assert export_hole_layout(path) == "center"

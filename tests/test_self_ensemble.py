@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 from skimage import data
 
-from model.export import export_saved_model, inpaint, inpaint_anywhere
+from model.export import export_saved_model
+from model.inference import inpaint, inpaint_anywhere
 from model.exported import load_inpainter, read_metadata
 from model.networks import build_generator, build_mask_generator
 from model.self_ensemble import SELF_ENSEMBLES, averaged_prediction, check_self_ensemble, move, move_back

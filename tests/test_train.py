@@ -13,12 +13,17 @@ from conftest import build_tiny_records
 
 from model import vgg_weights
 from model.config import TrainConfig
-from model.data import eval_dataset, jitter_colours, originals, train_dataset
-from model.export import improves, inpaint, inpaint_anywhere, main as export_main, restore_run
+from common.cpu import cpu_has_amx_bfloat16
+from model.data import eval_dataset, jitter_colours, train_dataset
+from model.export import main as export_main, restore_run
 from model.exported import export_hole_layout, load_inpainter, read_metadata
+from model.hole_layouts import HolesAnywhere
+from model.inference import inpaint, inpaint_anywhere, originals
+from model.run_files import resolve_config
+from model.selection import improves
 from model.self_ensemble import DEFAULT_SELF_ENSEMBLE
-from model.train import (NonFiniteLossError, Trainer, cpu_has_amx_bfloat16, main, overrides_from_args,
-                         resolve_config, _parser)
+from model.train import NonFiniteLossError, Trainer, main
+from model.train_options import overrides_from_args, parser as train_parser
 from tfrecords.geometry import Geometry, unmask
 from tfrecords.masks import HOLE, centre_mask
 
@@ -82,7 +87,7 @@ def test_a_few_steps_lower_the_loss(tiny_records, vgg_npz, tmp_path):
     def structural():
         # Batch statistics: 16 steps leave BatchNorm's moving averages mostly at their initial values.
         predicted = trainer.generator(tf.cast(batch["masked"], tf.float32) / 127.5 - 1, training=True)
-        return float(trainer._structural(predicted, tf.cast(batch["patch"], tf.float32) / 127.5 - 1)["structural"])
+        return float(trainer.train_steps.structural(predicted, tf.cast(batch["patch"], tf.float32) / 127.5 - 1)["structural"])
 
     before = structural()
     trainer.run()
@@ -98,7 +103,7 @@ def test_the_harmonic_start_trains_its_correction(tiny_records, vgg_npz, tmp_pat
 
     def structural():
         predicted = trainer.generator(tf.cast(batch["masked"], tf.float32) / 127.5 - 1, training=True)
-        return float(trainer._structural(predicted, tf.cast(batch["patch"], tf.float32) / 127.5 - 1)["structural"])
+        return float(trainer.train_steps.structural(predicted, tf.cast(batch["patch"], tf.float32) / 127.5 - 1)["structural"])
 
     before = structural()
     for _ in range(30):
@@ -226,7 +231,7 @@ def test_amx_detection_reads_the_cpu_flags(tmp_path):
 
 
 def test_config_errors_are_clear(tiny_records, tmp_path):
-    parser = _parser()
+    parser = train_parser("model.train")
     with pytest.raises(ValueError, match="disagrees"):
         overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--steps", "5",
                                                "--phase-steps", "2,2"]))
@@ -242,11 +247,6 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
     assert overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--no-quarter-turns"]))[
         "quarter_turns"] is False
     assert "quarter_turns" not in overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m"]))
-    # A run directory from before the decoder option existed restores as the transposed network it was.
-    legacy = {k: v for k, v in TrainConfig(width=8).to_dict().items()
-              if k not in ("upsampling", "color_jitter", "grayscale_fraction", "select_best", "quarter_turns", "select_by",
-                           "coarse_fill")}
-    assert TrainConfig.from_dict(legacy).upsampling == "transpose" and not TrainConfig.from_dict(legacy).quarter_turns
     os.makedirs(tmp_path / "run")
     (tmp_path / "run" / "config.json").write_text(TrainConfig(width=8).to_json())
     with pytest.raises(ValueError, match="width=8"):
@@ -254,8 +254,6 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
     assert resolve_config(str(tmp_path / "run"), {"lr_g": 1e-3}).width == 8
     with pytest.raises(ValueError, match="select_by=l1"):  # its best checkpoint was ranked by L1
         resolve_config(str(tmp_path / "run"), {"select_by": "psnr"})
-    assert TrainConfig.from_dict(legacy).select_by == "psnr"  # runs from before the choice ranked by PSNR
-    assert TrainConfig.from_dict(legacy).coarse_fill == "none"  # and saw the fill colour in the hole
     # "auto" is the harmonic start for holes anywhere and the paper's fill colour for the centre hole.
     assert TrainConfig().for_layout("anywhere").coarse_fill == "harmonic"
     assert TrainConfig().for_layout("center").coarse_fill == "none"
@@ -304,8 +302,8 @@ def test_export_is_the_best_checkpoint_and_resume_continues_from_the_latest(tiny
     images = next(iter(train_dataset(tiny_records, first.geometry, 4, 0, 16, flip=False)))["masked"]
     at_step_2 = inpaint(first.generator, images, first.geometry)["inpainted"].numpy()
     # A hole L1 no later evaluation reaches: step 2 stays the best whatever training does next.
-    assert first.keep_if_best({"hole": {"l1": -1.0}}, 2)
-    assert not first.keep_if_best({"hole": {"l1": 0.0}}, 2)
+    assert first.best.keep_if_best({"hole": {"l1": -1.0}}, 2)
+    assert not first.best.keep_if_best({"hole": {"l1": 0.0}}, 2)
     assert improves("l1", 0.10, 0.11) and not improves("l1", 0.11, 0.11) and not improves("l1", 0.12, 0.11)
     assert improves("psnr", 18.0, 17.0) and not improves("psnr", 17.0, 17.0) and not improves("psnr", 16.0, 17.0)
 
@@ -372,20 +370,21 @@ def test_the_cosine_schedule_decays_each_networks_rate_over_its_updates_and_resu
     resumed.run()
     assert float(resumed.optimizer_g.learning_rate) == pytest.approx(0.0, abs=1e-9)
     assert float(resumed.optimizer_d.learning_rate) == pytest.approx(0.0, abs=1e-9)
-    assert TrainConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "lr_schedule"}).lr_schedule == \
-        "constant"
 
 
 def test_progress_is_a_plain_line_at_most_every_interval_where_output_is_not_a_terminal():
     import io
-    from model.train import Progress
+    from common.progress import Progress
 
     stream = io.StringIO()
-    progress = Progress(0, 5, every_seconds=3600, stream=stream)
-    for step in range(1, 6):
-        progress.update(step, 0.5, 10.0, 1)
+    progress = Progress("test-train", "steps", 5, every_seconds=3600, bar=True)
+    progress.start(stream)
+    for _ in range(5):
+        progress.tick(values={"loss": 0.5, "img/s": 10.0, "phase": 1})
+    progress.reset()
     assert "\r" not in stream.getvalue()
-    assert stream.getvalue().splitlines() == ["step 5/5: loss 0.5000, 10.0 images/s, phase 1, ETA 0m00s"]
+    [printed] = stream.getvalue().splitlines()
+    assert printed.startswith("test-train: 5 of 5 steps (100%)") and printed.endswith(", loss 0.5, img/s 10, phase 1")
 
 
 # --- holes anywhere ---------------------------------------------------------------------------
@@ -439,11 +438,11 @@ def test_anywhere_batches_flip_the_crop_and_its_mask_together_and_mask_again(any
     records = anywhere_records("mixed")
     fill = np.array(SMALL.fill_rgb, np.uint8)
     plain = [b for b in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False,
-                                      layout="anywhere").take(6)]
+                                      holes=HolesAnywhere()).take(6)]
     pairs = {(o.tobytes(), m.tobytes()) for b in plain for o, m in zip(b["original"].numpy(), b["mask"].numpy())}
     assert len(pairs) == 24
     flips = 0
-    for batch in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=True, layout="anywhere").take(6):
+    for batch in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=True, holes=HolesAnywhere()).take(6):
         assert set(batch) == {"masked", "mask", "original", "epoch", "batch"}
         for masked, mask, original in zip(*(batch[k].numpy() for k in ("masked", "mask", "original"))):
             hole = mask[..., 0]
@@ -454,7 +453,7 @@ def test_anywhere_batches_flip_the_crop_and_its_mask_together_and_mask_again(any
     assert 0 < flips < 24
     # Colour jitter changes the crop, never its mask, and the input is masked again after it.
     jittered = next(iter(train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False, color_jitter=0.3,
-                                       grayscale_fraction=0.5, layout="anywhere")))
+                                       grayscale_fraction=0.5, holes=HolesAnywhere())))
     np.testing.assert_array_equal(jittered["mask"], plain[0]["mask"])
     assert not np.array_equal(jittered["original"], plain[0]["original"])
     hole = jittered["mask"].numpy()[..., 0]
@@ -467,14 +466,14 @@ def test_a_few_steps_on_holes_anywhere_lower_the_loss_and_export_the_mask_model(
                                                                                  tmp_path):
     records = anywhere_records(kind)
     trainer = Trainer(tiny(vgg_npz, phase_steps=(14, 2), lr_g=3e-3), records, str(tmp_path / "run"))
-    assert trainer.holes == "anywhere" and trainer.generator.name == "mask_generator"
+    assert trainer.holes.name == "anywhere" and trainer.generator.name == "mask_generator"
     assert tuple(trainer.discriminator.input.shape[1:]) == (64, 64, 3)
-    batch = next(iter(train_dataset(records, SMALL, 8, seed=9, shuffle_buffer=16, flip=False, layout="anywhere")))
+    batch = next(iter(train_dataset(records, SMALL, 8, seed=9, shuffle_buffer=16, flip=False, holes=HolesAnywhere())))
 
     def structural():
-        inputs = trainer._network_inputs(batch)
+        inputs = trainer.holes.network_inputs(batch)
         predicted = trainer.generator(inputs["inputs"], training=True)
-        return float(trainer._structural(predicted, inputs["truth"], inputs["mask"])["structural"])
+        return float(trainer.train_steps.structural(predicted, inputs["truth"], inputs["mask"])["structural"])
 
     summary = trainer.run()  # 14 structural steps, 2 joint ones with the crop discriminator
     run = json.load(open(tmp_path / "run" / "run.json"))
@@ -491,7 +490,7 @@ def test_a_few_steps_on_holes_anywhere_lower_the_loss_and_export_the_mask_model(
 
     assert export_hole_layout(summary["export"]) == "anywhere"
     serve, geometry = load_inpainter(summary["export"])
-    eval_batch = next(iter(eval_dataset(records, SMALL, 4, 4, layout="anywhere")))
+    eval_batch = next(iter(eval_dataset(records, SMALL, 4, 4, holes=HolesAnywhere())))
     mask = eval_batch["mask"].numpy()[..., 0]
     originals_ = eval_batch["original"].numpy()
     served = serve(images=tf.constant(originals_), masks=tf.constant(np.where(mask, 255, 0).astype(np.uint8)))
@@ -523,10 +522,10 @@ def test_quarter_turns_turn_each_crop_and_its_mask_by_one_of_four_and_mask_again
     records = anywhere_records("mixed")
     fill = np.array(SMALL.fill_rgb, np.uint8)
     plain = [b for b in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False,
-                                      layout="anywhere").take(6)]
+                                      holes=HolesAnywhere()).take(6)]
     pairs = {(o.tobytes(), m.tobytes()) for b in plain for o, m in zip(b["original"].numpy(), b["mask"].numpy())}
     turns = []
-    for batch in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False, layout="anywhere",
+    for batch in train_dataset(records, SMALL, 4, seed=3, shuffle_buffer=16, flip=False, holes=HolesAnywhere(),
                                quarter_turns=True).take(6):
         for masked, mask, original in zip(*(batch[k].numpy() for k in ("masked", "mask", "original"))):
             hole = mask[..., 0]
