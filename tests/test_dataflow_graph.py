@@ -18,6 +18,7 @@ from apache_beam.options.pipeline_options import (DebugOptions, GoogleCloudOptio
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipelines import inpaint, preprocess
+from pipelines.inpaint_settings import ENGINES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("pipelines", "model", "tfrecords")
@@ -80,7 +81,7 @@ def _transform_names(pipeline: beam.Pipeline) -> set[str]:
     return {t.unique_name for t in proto.components.transforms.values()}
 
 
-@pytest.mark.parametrize("engine", inpaint.ENGINES)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_inpaint_graph_builds_under_the_makefile_dataflow_options(exported_model, engine):
     # The model must be readable where the job is built (its geometry); the rest stays in the bucket.
     # tfx-bsl's RunInference has no model sharing across processes: MODEL_COPIES= leaves it out.
@@ -103,7 +104,7 @@ def test_inpaint_graph_builds_under_the_makefile_dataflow_options(exported_model
     pipeline = _unsubmitted_pipeline(options)
     inpaint.build(pipeline, settings)
     names = _transform_names(pipeline)
-    assert {"MatchFiles", "ReadAndValidate", "Inpaint", "WriteOutputs", "WriteSummary"} <= names
+    assert {"ReadAndValidate/MatchFiles", "ReadAndValidate", "Inpaint", "WriteOutputs", "WriteSummary"} <= names
     assert any(name.startswith("Inpaint/RunInference") for name in names)
 
 
@@ -115,13 +116,14 @@ def test_preprocess_graph_builds_under_the_makefile_dataflow_options():
     _assert_dataflow_options(options)
 
     from pipelines import images
+    from pipelines.shard_files import shards_per_split
     from pipelines.splits import SplitSpec
     from tfrecords.geometry import Geometry
 
     pipeline = _unsubmitted_pipeline(options)
     splits = SplitSpec(args.eval_fraction, args.test_fraction, args.split_group_pattern, args.test_source)
-    preprocess.build(pipeline, args.input, args.output, Geometry(),
-                     images.CropSpec(scale=args.crop_scale, mode="random", count=args.crops_per_image), splits,
-                     preprocess.shards_per_split(10_000, 0, args.crops_per_image, splits))
+    spec = images.CropSpec(scale=args.crop_scale, mode="random", count=args.crops_per_image)
+    preprocess.build(pipeline, preprocess.Settings(args.input, args.output, Geometry(), spec, splits,
+                                                   shards_per_split(10_000, 0, args.crops_per_image, splits)))
     names = _transform_names(pipeline)
     assert {"MatchFiles", "ReadHashAndDecode", "WriteManifest"} <= names

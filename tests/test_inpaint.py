@@ -17,7 +17,10 @@ from skimage import data
 
 from model.exported import load_inpainter
 from model.metrics import inpainting_metrics, masked_metrics, mean_metrics
-from pipelines import inpaint, model_handler
+from pipelines import engines, inpaint, model_handler, writers
+from pipelines.inpaint_settings import Settings
+from pipelines.items import Item
+from pipelines.tallies import SUMMARY
 from pipelines.full_resolution import place
 from pipelines.options import pipeline_options
 from tfrecords import Record
@@ -104,22 +107,22 @@ def test_photos_every_input_is_inpainted_or_rejected_with_a_reason(photos_run):
     _assert_accounted(summary)
     assert summary["input_format"] == "images"
     assert (summary["inputs"], summary["inpainted"], summary["rejects"]) == (8, 6, 2)
-    rejects = {os.path.basename(r["source"]): r for r in _lines(os.path.join(output, inpaint.REJECTS))}
+    rejects = {os.path.basename(r["source"]): r for r in _lines(os.path.join(output, writers.REJECTS))}
     assert set(rejects) == {"c_corrupt.jpg", "h_dot.png"}
     assert rejects["c_corrupt.jpg"]["stage"] == "decode"
     assert rejects["c_corrupt.jpg"]["reason"] in ("truncated", "corrupt")
     assert rejects["h_dot.png"]["reason"] == "too_small"
     assert summary["metrics"] is None  # photos carry no ground truth
-    assert _lines(os.path.join(output, inpaint.METRICS)) == []
+    assert _lines(os.path.join(output, writers.METRICS)) == []
     # The outputs and nothing else: no temporary folder left by the TFRecord writes.
     assert sorted(n for n in os.listdir(output) if not n.startswith("inpainted-")) == [
-        "images", inpaint.METRICS, inpaint.REJECTS, inpaint.SUMMARY]
+        "images", writers.METRICS, writers.REJECTS, SUMMARY]
 
 
 def _before_and_after(source: str, output: str) -> tuple[np.ndarray, np.ndarray]:
     """A photo's pixels and its inpainted PNG's, which has the photo's size and mode."""
     original = Image.open(source)
-    result = Image.open(os.path.join(output, inpaint.IMAGES_DIR, inpaint.output_name(source, "png")))
+    result = Image.open(os.path.join(output, writers.IMAGES_DIR, writers.output_name(source, "png")))
     assert (result.size, result.mode, result.format) == (original.size, original.mode, "PNG")
     return np.asarray(original), np.asarray(result)
 
@@ -206,7 +209,7 @@ def test_records_inpainted_match_the_model_called_directly(records_run, exported
 def test_records_hole_metrics_per_image_and_their_mean(records_run):
     output, summary = records_run
     records = _read_records(output)
-    rows = {row["id"]: row for row in _lines(os.path.join(output, inpaint.METRICS))}
+    rows = {row["id"]: row for row in _lines(os.path.join(output, writers.METRICS))}
     assert set(rows) == set(records)
     for record_id, row in rows.items():
         expected = inpainting_metrics(records[record_id].inpainted, records[record_id].original(), G)
@@ -220,17 +223,17 @@ def test_records_hole_metrics_per_image_and_their_mean(records_run):
 
 def test_crafted_names_stay_inside_the_output_folder(records_run):
     output, _ = records_run
-    images_dir = os.path.realpath(os.path.join(output, inpaint.IMAGES_DIR))
+    images_dir = os.path.realpath(os.path.join(output, writers.IMAGES_DIR))
     written = [p for p in glob.glob(os.path.join(output, "**"), recursive=True) if os.path.isfile(p)]
     pngs = [p for p in written if p.endswith(".png")]
     assert len(pngs) == 8
     assert all(os.path.dirname(os.path.realpath(p)) == images_dir for p in pngs)
     for source in HOSTILE_SOURCES:
-        name = inpaint.output_name(source, "png", 0)
+        name = writers.output_name(source, "png", 0)
         assert "/" not in name and "\\" not in name and not name.startswith(".")
-    assert inpaint.output_name("gs://bucket/a/../../../etc/passwd.jpg", "png").startswith("passwd-")
+    assert writers.output_name("gs://bucket/a/../../../etc/passwd.jpg", "png").startswith("passwd-")
     # Same base name, different folders: different files.
-    assert inpaint.output_name("gs://b/x/1.jpg", "png") != inpaint.output_name("gs://b/y/1.jpg", "png")
+    assert writers.output_name("gs://b/x/1.jpg", "png") != writers.output_name("gs://b/y/1.jpg", "png")
 
 
 def test_tfx_bsl_engine_gives_the_same_pixels(records_run, records_dir, exported_model, tmp_path):
@@ -249,18 +252,28 @@ def test_tfx_bsl_engine_gives_the_same_pixels(records_run, records_dir, exported
 
 
 def _run_metrics(output: str) -> dict:
-    with open(os.path.join(output, inpaint.SUMMARY)) as f:
+    with open(os.path.join(output, SUMMARY)) as f:
         return json.load(f)["metrics"]
 
 
 # --- failed batches and model loading -----------------------------------------------------------
 
-def test_a_failing_batch_goes_to_the_dead_letters_whole(exported_model):
-    good = [inpaint.Item(f"good{i}", f"good{i}.png", np.full((128, 128, 3), 10 * i, np.uint8)) for i in range(5)]
-    bad = [inpaint.Item(f"bad{i}", f"bad{i}.png", np.zeros((128, 128, 4), np.uint8)) for i in range(2)]
+def _bad_item(engine: str, i: int) -> Item:
+    """An input its engine's model refuses: four channels for the keyed handler's, bytes that are
+    no tf.Example for tfx-bsl's."""
+    if engine == "keyed":
+        return Item(f"bad{i}", f"bad{i}.png", np.zeros((128, 128, 4), np.uint8))
+    return Item(f"bad{i}", f"bad{i}.png", np.zeros((128, 128, 3), np.uint8), serialized=b"no tf.Example")
+
+
+@pytest.mark.parametrize("engine", ["keyed", "tfx-bsl"])
+def test_a_failing_batch_goes_to_the_dead_letters_whole(exported_model, engine):
+    good = [Item(f"good{i}", f"good{i}.png", np.full((128, 128, 3), 10 * i, np.uint8)) for i in range(5)]
+    bad = [_bad_item(engine, i) for i in range(2)]
+    inpainter = (engines.InpaintWithKeyedHandler(exported_model, batch_size=3) if engine == "keyed"
+                 else engines.InpaintWithTfxBsl(exported_model, 3, G))
     with beam.Pipeline(options=pipeline_options(ONE_WORKER)) as p:
-        outputs, rejects = (p | beam.Create(good[:2] + bad + good[2:])
-                            | inpaint.InpaintWithKeyedHandler(exported_model, batch_size=3))
+        outputs, rejects = p | beam.Create(good[:2] + bad + good[2:]) | inpainter
         done = outputs | "Ids" >> beam.MapTuple(lambda item, out: (item.id, out["inpainted"].shape))
         failed = rejects | "Failed" >> beam.Map(lambda r: r["id"])
         both = ((done | "TagDone" >> beam.Map(lambda d: ("done", d[0])),
@@ -314,13 +327,13 @@ def test_model_copies_share_one_model_between_worker_processes(records_dir, expo
 
 # --- the write stage on its own -----------------------------------------------------------------
 
-def _photo_item(path: str) -> inpaint.Item:
+def _photo_item(path: str) -> Item:
     from pipelines import full_resolution
 
     with open(path, "rb") as f:
         photo = full_resolution.open_upright(f.read())
     placement = place(photo.height, photo.width, G)
-    return inpaint.Item("id", path, full_resolution.model_input(photo, placement, G), photo=photo,
+    return Item("id", path, full_resolution.model_input(photo, placement, G), photo=photo,
                         placement=placement)
 
 
@@ -329,22 +342,22 @@ def _outputs() -> dict[str, np.ndarray]:
 
 
 def test_image_format_input_keeps_the_photo_format(photos, tmp_path):
-    settings = inpaint.Settings(model="unused", input="unused", output=str(tmp_path), geometry=G,
+    settings = Settings(model="unused", input="unused", output=str(tmp_path), geometry=G,
                                 input_format="images", image_format="input")
-    (done,) = inpaint.WriteOutputs(settings).process((_photo_item(photos["f_strip.jpg"]), _outputs()))
+    (done,) = writers.WriteOutputs(settings).process((_photo_item(photos["f_strip.jpg"]), _outputs()))
     (path,) = done["written"]
     assert path.endswith(".jpg") and Image.open(path).format == "JPEG"
     # A format without alpha never gets an RGBA photo: that one stays PNG.
-    (done,) = inpaint.WriteOutputs(settings).process((_photo_item(photos["d_coffee_rgba.png"]), _outputs()))
+    (done,) = writers.WriteOutputs(settings).process((_photo_item(photos["d_coffee_rgba.png"]), _outputs()))
     assert done["written"][0].endswith(".png")
 
 
 def test_a_failing_write_is_a_reject_not_a_crash(photos, tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the output folder should be")
-    settings = inpaint.Settings(model="unused", input="unused", output=str(blocker), geometry=G,
+    settings = Settings(model="unused", input="unused", output=str(blocker), geometry=G,
                                 input_format="images")
-    (out,) = inpaint.WriteOutputs(settings).process((_photo_item(photos["a_astronaut.png"]), _outputs()))
+    (out,) = writers.WriteOutputs(settings).process((_photo_item(photos["a_astronaut.png"]), _outputs()))
     assert out.tag == "reject" and out.value["stage"] == "write" and out.value["reason"] == "write_failed"
 
 
@@ -360,7 +373,7 @@ def test_the_command_line_runs_across_worker_processes(records_dir, exported_mod
          "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
         capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    with open(os.path.join(output, inpaint.SUMMARY)) as f:
+    with open(os.path.join(output, SUMMARY)) as f:
         summary = json.load(f)
     assert summary["inputs"] == summary["inpainted"] + summary["rejects"] and summary["inpainted"] > 0
     assert "inpaint: " in done.stdout
@@ -438,7 +451,7 @@ def test_masked_photos_every_photo_and_lonely_mask_is_inpainted_or_rejected(mask
                                             "mask_size_mismatch": 1, "mask_without_photo": 1, "no_mask": 1,
                                             "unreadable_mask": 1}
     assert summary["rejects_by_stage"] == {"mask": 4, "match": 2, "windows": 1}
-    rejects = {os.path.basename(r["source"]): r for r in _lines(os.path.join(output, inpaint.REJECTS))}
+    rejects = {os.path.basename(r["source"]): r for r in _lines(os.path.join(output, writers.REJECTS))}
     assert rejects["e_too_large.png"]["reason"] == "hole_too_large" and "rows 50-250" in rejects["e_too_large.png"]["detail"]
     assert rejects["k_lonely.png"]["reason"] == "mask_without_photo"
     assert rejects["i_no_mask.png"]["reason"] == "no_mask"
@@ -472,7 +485,7 @@ def test_masked_photos_are_the_model_called_directly_on_the_same_windows(masked_
     images_, masks_ = hole_windows.model_inputs(photo, mask, windows, geometry.image_size, geometry.fill_rgb)
     prediction = signature(images=tf.constant(images_), masks=tf.constant(masks_))["prediction"].numpy()
     expected = hole_windows.paste(photo, windows, prediction)
-    written = Image.open(os.path.join(output, inpaint.IMAGES_DIR, inpaint.output_name(masked_photos["a_three.png"], "png")))
+    written = Image.open(os.path.join(output, writers.IMAGES_DIR, writers.output_name(masked_photos["a_three.png"], "png")))
     assert np.array_equal(np.asarray(written), expected)
 
 
@@ -518,7 +531,7 @@ def test_records_with_masks_are_inpainted_with_their_own_masks(masked_records_ru
 def test_records_with_masks_get_hole_metrics_on_their_masks(masked_records_run):
     output, summary = masked_records_run
     records = _all_records(output)
-    rows = _lines(os.path.join(output, inpaint.METRICS))
+    rows = _lines(os.path.join(output, writers.METRICS))
     assert len(rows) == 12 and all(set(row) == {"id", "source", "hole"} for row in rows)
     expected = sorted(masked_metrics(r.inpainted, r.original(), r.mask)["psnr"] for r in records)
     assert sorted(row["hole"]["psnr"] for row in rows) == pytest.approx(expected)

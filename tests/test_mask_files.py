@@ -13,6 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from pipelines import holes, images, mask_files, preprocess
+from pipelines import manifest as manifests
 from tfrecords import Geometry, Record, masks, shards
 from tfrecords.schema import parse_examples
 from tests.test_images import png_header_only
@@ -256,10 +257,10 @@ def test_user_masks_make_user_records_with_every_reject_accounted(user_corpus, t
     manifest = preprocess.run([*args, "--output", str(tmp_path / "one"), *LIGHT])
     assert "with user holes (user 12)" in capsys.readouterr().out
 
-    rejects = [json.loads(line) for line in (tmp_path / "one" / preprocess.REJECTS).read_text().splitlines()]
+    rejects = [json.loads(line) for line in (tmp_path / "one" / manifests.REJECTS).read_text().splitlines()]
     assert {(Path(r["path"]).name, r["reason"], r.get("mask") and Path(r["mask"]).name) for r in rejects} == (
         EXPECTED_REJECTS)
-    duplicates = [json.loads(line) for line in (tmp_path / "one" / preprocess.DUPLICATES).read_text().splitlines()]
+    duplicates = [json.loads(line) for line in (tmp_path / "one" / manifests.DUPLICATES).read_text().splitlines()]
     assert [(Path(d["path"]).name, Path(d["duplicate_of"]).name, Path(d["mask"]).name) for d in duplicates] == [
         ("a-dup.jpg", "a.jpg", "a-dup.png")]
     assert manifest["files_matched"] == 12 and manifest["images"] == 4 and manifest["duplicates"] == 1

@@ -16,7 +16,8 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from PIL import Image
 
 from demo import sample_data
-from pipelines import holes, images, preprocess
+from pipelines import holes, images, manifest as manifests, preprocess
+from pipelines.shard_files import shards_per_split
 from pipelines.options import pipeline_options
 from pipelines.splits import SplitSpec
 from tfrecords import Geometry, Record, SCHEMA_VERSION
@@ -124,9 +125,9 @@ def test_corpus_accounting_rejects_duplicates_and_records(corpus, tmp_path):
     assert manifest["files_matched"] == len(files)
     assert manifest["files_matched"] == manifest["images"] + manifest["duplicates"] + manifest["rejects"]
     assert manifest["rejects_by_reason"] == {reason: 1 for reason in REJECTED.values()}
-    rejects = [json.loads(line) for line in (tmp_path / preprocess.REJECTS).read_text().splitlines()]
+    rejects = [json.loads(line) for line in (tmp_path / manifests.REJECTS).read_text().splitlines()]
     assert {Path(r["path"]).name: r["reason"] for r in rejects} == REJECTED
-    duplicates = [json.loads(line) for line in (tmp_path / preprocess.DUPLICATES).read_text().splitlines()]
+    duplicates = [json.loads(line) for line in (tmp_path / manifests.DUPLICATES).read_text().splitlines()]
     assert [(Path(d["path"]).name, Path(d["duplicate_of"]).name) for d in duplicates] == [("a-copy.jpg", "a.jpg")]
     assert manifest["images"] == len(files) - len(REJECTED) - 1 == manifest["records"]
     assert manifest["schema_version"] == SCHEMA_VERSION
@@ -224,12 +225,12 @@ def test_the_test_source_is_held_out_whatever_the_hash():
 def test_shard_counts_come_from_the_files_matched():
     splits = SplitSpec(eval_fraction=0.1, test_fraction=0.1)
     # 4,000, 500 and 500 records at most
-    assert preprocess.shards_per_split(5000, 0, 1, splits) == {"train": 2, "eval": 1, "test": 1}
-    assert preprocess.shards_per_split(1000, 0, 8, SplitSpec(0.25, 0.0)) == {"train": 3, "eval": 1, "test": 1}
-    assert preprocess.shards_per_split(0, 0, 1, splits) == {"train": 1, "eval": 1, "test": 1}
-    assert preprocess.shards_per_split(5000, 0, 1, splits, fixed=7) == {"train": 7, "eval": 7, "test": 7}
+    assert shards_per_split(5000, 0, 1, splits) == {"train": 2, "eval": 1, "test": 1}
+    assert shards_per_split(1000, 0, 8, SplitSpec(0.25, 0.0)) == {"train": 3, "eval": 1, "test": 1}
+    assert shards_per_split(0, 0, 1, splits) == {"train": 1, "eval": 1, "test": 1}
+    assert shards_per_split(5000, 0, 1, splits, fixed=7) == {"train": 7, "eval": 7, "test": 7}
     # 1,000 held-out photos x 8 crops + 10% of the other 4,000's: 11,200 test records
-    assert preprocess.shards_per_split(5000, 1000, 8, splits) == {"train": 13, "eval": 2, "test": 6}
+    assert shards_per_split(5000, 1000, 8, splits) == {"train": 13, "eval": 2, "test": 6}
 
 
 def test_test_fraction_and_test_source_send_their_photos_to_test(corpus, tmp_path):
@@ -238,7 +239,7 @@ def test_test_fraction_and_test_source_send_their_photos_to_test(corpus, tmp_pat
                    "--test-fraction", "0", "--eval-fraction", "0.5")
     assert manifest["settings"]["test_source"] == r"/sub/|/pair\+" and manifest["settings"]["test_fraction"] == 0
     assert manifest["files_matched"] == manifest["images"] + manifest["duplicates"] + manifest["rejects"]
-    duplicates = [json.loads(line) for line in (tmp_path / preprocess.DUPLICATES).read_text().splitlines()]
+    duplicates = [json.loads(line) for line in (tmp_path / manifests.DUPLICATES).read_text().splitlines()]
     assert [(Path(d["path"]).name, Path(d["duplicate_of"]).name) for d in duplicates] == [("a.jpg", "a-copy.jpg")]
     names = {split: {Path(r.source_uri).name for r in records} for split, records in read_all(tmp_path).items()}
     assert names["test"] == {"a-copy.jpg", "pair+l.png", "pair+r.png"}
@@ -255,7 +256,7 @@ def test_the_manifest_refuses_records_missing_from_the_shards(tmp_path):
     counts = {"files_matched": 1, "images/train": 1, "records/train": 3}
     settings = {"geometry": Geometry().to_dict(), "holes": "center", "masks": "", "crops_per_image": 3}
     with pytest.raises(RuntimeError, match="train: 3 records made, 2 in the shards"):
-        preprocess.write_outputs(None, str(tmp_path), {**counts, (preprocess.HOLE, "center", 3136): 3}, [], [],
+        manifests.write_outputs(None, str(tmp_path), {**counts, (manifests.HOLE, "center", 3136): 3}, [], [],
                                  written, settings, {"train": 1, "eval": 1, "test": 1})
     assert not (tmp_path / shards.MANIFEST).exists()
 
