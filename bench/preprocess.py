@@ -15,8 +15,9 @@ noise, so they compress like photos), then times on the same files:
   its fixed cost (pipeline construction and worker start-up, measured on a handful of images) so
   the steady rate is reported too;
 - with `--baseline REV`, the same for the pipeline of `pipelines/preprocess.py` as it was at the git
-  revision REV (the rest of the tree as it is now), in the in-process modes: before and after a
-  change, measured side by side.
+  revision REV (the rest of the tree as it is now: the modules it imports, such as its DoFns in
+  `pipelines/photo_records.py`, are today's), in the in-process modes: before and after a change to
+  the job's wiring, measured side by side.
 Each figure is the median of `--rounds` rounds, the variants alternating within each round; the
 steady share of the thread ceiling is also given within each round (its median is robust to a
 machine that speeds up or slows down during the run).

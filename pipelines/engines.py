@@ -19,6 +19,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
+from model.hole_layouts import CentreHole, HoleLayout
 from pipelines.inpaint_settings import KEYED, TFX_BSL, Settings
 from pipelines.items import Item
 from pipelines.model_handler import OUTPUTS, KeyedInpainterModelHandler
@@ -58,7 +59,8 @@ class InpaintEngine(beam.PTransform):
 class InpaintWithKeyedHandler(InpaintEngine):
     """This project's handler (`KeyedInpainterModelHandler`) on each item's model input."""
 
-    def __init__(self, model: str, batch_size: int, layout: str = "center", model_copies: int | None = None) -> None:
+    def __init__(self, model: str, batch_size: int, layout: HoleLayout = CentreHole(),
+                 model_copies: int | None = None) -> None:
         super().__init__()
         self._model = model
         self._batch_size = batch_size
@@ -78,12 +80,12 @@ class InpaintWithKeyedHandler(InpaintEngine):
 class InpaintWithTfxBsl(InpaintEngine):
     """tfx-bsl's SavedModel handler on each item's serialized record (`Item.example`)."""
 
-    def __init__(self, model: str, batch_size: int, geometry: Geometry, layout: str = "center") -> None:
+    def __init__(self, model: str, batch_size: int, geometry: Geometry, layout: HoleLayout = CentreHole()) -> None:
         super().__init__()
         self._model = model
         self._batch_size = batch_size
         self._geometry = geometry
-        self._names = OUTPUTS[layout]
+        self._names = OUTPUTS[layout.name]
 
     def handler(self) -> KeyedModelHandler:
         from tfx_bsl.public.beam.run_inference import CreateModelHandler

@@ -54,10 +54,11 @@ from common.paths import check_filesystem, check_outside, make_output, matched_f
 from common.progress import Progress
 from common.usage import CommandParser, UsageError, option_strings
 from model.exported import export_hole_layout, load_geometry, require_export
+from model.hole_layouts import hole_layout
 from pipelines import mask_files, model_handler
 from pipelines.engines import engine_for
 from pipelines.files import file_pattern
-from pipelines.inpaint_settings import ENGINES, KEYED, MASK_LAYOUT, Settings
+from pipelines.inpaint_settings import ENGINES, KEYED, Settings
 from pipelines.options import check_options, pipeline_options, runs_in_this_process
 from pipelines.readers import NAMESPACE, ReadAndValidate
 from pipelines.rejects import REJECT
@@ -157,14 +158,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
                          "drop --engine tfx-bsl, or --model-copies")
     require_export(COMMAND, "--model", args.model)
     input_format = args.input_format or input_format_of(args.input)
-    layout = export_hole_layout(args.model)
-    serves_masks = layout == MASK_LAYOUT
-    if args.masks and not serves_masks:
+    layout = hole_layout(export_hole_layout(args.model))
+    if args.masks and not layout.serves_masks:
         raise UsageError(COMMAND, f"{args.model} fills the centre hole only",
                          "--masks needs a mask model's export (inpainting.json \"holes\": \"anywhere\")")
     if args.masks and input_format != "images":
         raise UsageError(COMMAND, "--masks is for photos", "drop it: records carry their own masks")
-    if serves_masks and input_format == "images" and not args.masks:
+    if layout.serves_masks and input_format == "images" and not args.masks:
         raise UsageError(COMMAND, f"{args.model} is a mask model", "give the photos' masks with --masks DIR")
     if args.masks and args.engine != KEYED:
         raise UsageError(COMMAND, "--masks runs on the keyed engine only",

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from model.hole_layouts import CentreHole, HoleLayout
 from tfrecords.geometry import Geometry
 
 KEYED, TFX_BSL = "keyed", "tfx-bsl"
 ENGINES = (KEYED, TFX_BSL)
-# The export's hole layouts (inpainting.json "holes"): the centre box, or a mask per input.
-CENTER_LAYOUT, MASK_LAYOUT = "center", "anywhere"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,11 +22,6 @@ class Settings:
     batch_size: int = 64
     engine: str = KEYED
     image_format: str = "png"
-    layout: str = CENTER_LAYOUT  # the export's hole layout
+    layout: HoleLayout = CentreHole()  # the export's (`model.exported.export_hole_layout`)
     masks: str | None = None  # the folder (or glob) of the photos' mask files
     model_copies: int | None = None  # copies per machine shared by its SDK processes; None: one per process
-
-    @property
-    def serves_masks(self) -> bool:
-        """Whether the export fills each input's own mask (else the centre box of each)."""
-        return self.layout == MASK_LAYOUT

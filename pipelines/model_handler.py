@@ -28,6 +28,7 @@ from apache_beam.ml.inference import base as run_inference
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
 
 from model.exported import load_inpainter
+from model.hole_layouts import CentreHole, HoleLayout
 
 # Beam 2.77 imports `resource` in the same `try` as its torch-only ModelManager, so without torch
 # RunInference has no `resource`: it warns "Resource module is not available for current platform"
@@ -182,11 +183,11 @@ class KeyedInpainterModelHandler(KeyedModelHandler):
     mask-model elements weighs their windows (an element of more than `batch_size` weighs
     `batch_size`: BatchElements would emit an empty batch before it)."""
 
-    def __init__(self, model_path: str, batch_size: int = 64, layout: str = "center",
+    def __init__(self, model_path: str, batch_size: int = 64, layout: HoleLayout = CentreHole(),
                  model_copies: int | None = None) -> None:
-        handler = MaskInpainterModelHandler if layout == "anywhere" else InpainterModelHandler
+        handler = MaskInpainterModelHandler if layout.serves_masks else InpainterModelHandler
         super().__init__(handler(model_path, batch_size, model_copies))
-        self._weigh = (functools.partial(_keyed_windows_weight, limit=batch_size) if layout == "anywhere"
+        self._weigh = (functools.partial(_keyed_windows_weight, limit=batch_size) if layout.serves_masks
                        else None)
 
     def batch_elements_kwargs(self) -> dict[str, Any]:

@@ -181,7 +181,7 @@ class ReadAndValidate(beam.PTransform):
             # The listing is one bundle: break fusion so reading spreads over workers.
             sources = paths | "BreakFusion" >> beam.Reshuffle()
         if s.input_format == "tfrecord":
-            reader = ReadRecords(s.geometry, s.serves_masks)
+            reader = ReadRecords(s.geometry, s.layout.serves_masks)
         else:
             sources = sources if s.masks else sources | "Sources" >> beam.Map(Source)
             reader = ReadPhoto(s.geometry)

@@ -22,7 +22,6 @@ from apache_beam.metrics import Metrics
 from PIL import Image
 
 from common.progress import Progress
-from model.metrics import inpainting_metrics, masked_metrics
 from pipelines import full_resolution, hole_windows, png
 from pipelines.inpaint_settings import Settings
 from pipelines.items import Item, filled
@@ -94,13 +93,12 @@ class WriteOutputs(beam.DoFn):
         yield {"id": item.id, "source": item.source, "written": written, "holes": holes, "windows": windows}
 
     def _metrics(self, item: Item, inpainted: np.ndarray) -> dict[str, Any] | None:
-        """The hole metrics of a record with ground truth (the centre hole's and its patch's; a mask
-        model's on the record's mask)."""
+        """The hole metrics of a record with ground truth, by its layout (the centre hole's and its
+        patch's; a mask model's on the record's mask)."""
         if item.record is None or not item.record.has_truth:
             return None
-        if self._settings.serves_masks:
-            return {"hole": masked_metrics(inpainted, item.record.original(), item.record.mask)}
-        return inpainting_metrics(inpainted, item.record.original(), self._settings.geometry)
+        s = self._settings
+        return s.layout.hole_scores(inpainted, item.record.original(), item.record.mask, s.geometry)
 
     def _write_image(self, item: Item, outputs: dict[str, np.ndarray]) -> str:
         s = self._settings
