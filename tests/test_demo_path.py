@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from evaluation import evaluate, report
+from evaluation import evaluate, report, report_curves
 from model import train, vgg_weights
 from pipelines import inpaint, preprocess
 
@@ -59,7 +59,7 @@ def test_demo_path_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"report: {os.path.abspath(paths['html'])}" in out and "Model hole PSNR" in out
     assert "curves" in paths  # the trainer's TensorBoard scalars were found and drawn
-    panels = report.group_panels(report.read_scalars(os.path.join(run_dir, "logs")))
+    panels = report_curves.group_panels(report_curves.read_scalars(os.path.join(run_dir, "logs")))
     assert set(panels["pixel"]) == {"phase1_structural"}  # the measured recipe has no adversarial phase
     assert {"hole", "patch"} <= set(panels["psnr"])
     grid = np.asarray(Image.open(paths["grid"]))

@@ -8,8 +8,8 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from evaluation.report import (build_report, coarse_fill_line, group_panels, phase_changes, read_scalars, run,
-                          selection_line)
+from evaluation.report import build_report, coarse_fill_line, run, selection_line
+from evaluation.report_curves import group_panels, phase_changes, read_scalars
 
 
 def _write_tensor_scalars(log_dir, steps, switch):
