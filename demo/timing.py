@@ -4,8 +4,8 @@
     python -m demo.timing took preprocess START_EPOCH_SECONDS --log ...   (after a stage)
     python -m demo.timing summary --log ...
 
-The expectation is each stage's rate measured on a 2-core CPU with AMX (bench/RESULTS.md, box C:
-`make demo` of 2026-12-01), scaled by this machine's cores and, for training, by its precision
+The expectation is each stage's per-unit cost as `make demo` measured it on a 2-core CPU with AMX
+(bench/RESULTS.md, "Demo timing"), scaled by this machine's cores and, for training, by its precision
 (bfloat16 on AMX, else float32 at a third of the images/s, as bench.train measured). A GPU, another
 network or much slower disks make it wrong: it says what to expect, it is not a promise.
 """
@@ -19,19 +19,20 @@ import time
 
 from common.cpu import cores, cpu_has_amx_bfloat16
 
+# The per-unit costs `make demo` measured on a 2-core CPU with AMX, recorded in bench/RESULTS.md under
+# "Demo timing": seconds of a fixed start-up and per unit (photo, image trained, crop). Other machines
+# scale them by their cores.
 MEASURED_CORES = 2
-# Seconds on the 2-core box C: a fixed start-up and a cost per unit (photo, image trained, crop).
 PREPROCESS_START, PREPROCESS_PER_PHOTO = 5.0, 0.009
 TRAIN_START = 20.0
 TRAIN_IMAGES_PER_SECOND = {"bfloat16": 87.0, "float32": 37.0}  # with the periodic evaluations (800 crops)
 # The mask-channel generator (holes anywhere) predicts the whole crop, runs VGG16 on it and starts from
-# the harmonic fill: 31 images/s with the periodic evaluations on box C (runs/coarse, 2026-12-02; 37
-# without the harmonic start), against the centre model's 87.
+# the harmonic fill: measured in the same runs, it trains this many times slower than the centre model.
 ANYWHERE_TRAIN_SLOWDOWN = 2.8
 INPAINT_START, INPAINT_PER_CROP = 10.0, 0.008
 EVALUATE_START, EVALUATE_PER_CROP = 15.0, 0.43  # FSR and LPIPS are most of it
-# Every method fills and is scored over the whole crop's mask: the mixed demo's 704 test crops took 9.5
-# min on box C (2026-12-02, fresh clone) against the estimate of 5.4 at the centre's rate.
+# With holes anywhere every method fills and is scored over the whole crop's mask, not the centre box:
+# measured in the same runs, evaluation takes this many times longer.
 ANYWHERE_EVALUATE_SLOWDOWN = 1.8
 REPORT_SECONDS = 10.0
 TEST_FRACTION = 0.1

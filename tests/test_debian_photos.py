@@ -1,4 +1,4 @@
-"""demo/debian_photos.py on fabricated package trees: no apt, no network."""
+"""demo/debian_photos.py and the modules it draws on, on fabricated package trees: no apt, no network."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 from skimage import data
 
-from demo import debian_photos, sample_data
+from demo import debian_packages, debian_photos, qt_resources, sample_data
 from demo.debian_photos import COLLECTIONS, SOURCES
 
 GCOMPRIS, SCRATCH = COLLECTIONS[0], COLLECTIONS[1]
@@ -100,7 +100,7 @@ def packages(tmp_path: Path) -> dict[str, tuple[str, Path]]:
 
 def test_chunk_scanning_finds_exactly_the_embedded_webps():
     chunks = list(_webps().values())
-    found = list(debian_photos.webp_chunks(_rcc(chunks)))
+    found = list(qt_resources.webp_chunks(_rcc(chunks)))
     assert [chunk for _, chunk in found] == chunks
 
 
@@ -118,8 +118,8 @@ def test_rcc_name_table_names_a_chunk():
     blob = struct.pack(">I", len(payload)) + payload
     rcc = (b"qres" + struct.pack(">IIIII", 3, header + len(blob) + len(names), header, header + len(blob), 0)
            + blob + names + nodes)
-    assert debian_photos.rcc_names(rcc) == {header + 4: "/gcompris/src/activities/erase/resource/coffee.webp"}
-    [(offset, chunk)] = debian_photos.webp_chunks(rcc)
+    assert qt_resources.rcc_names(rcc) == {header + 4: "/gcompris/src/activities/erase/resource/coffee.webp"}
+    [(offset, chunk)] = qt_resources.webp_chunks(rcc)
     assert (offset, chunk) == (header + 4, payload)
 
 
@@ -186,5 +186,5 @@ def test_missing_apt_get_prints_one_line_and_returns(tmp_path: Path, capsys):
 
 
 def test_deb_version_reads_the_file_name():
-    assert debian_photos.deb_version("scratch_1.4.0.6~dfsg1-6.1_all.deb") == "1.4.0.6~dfsg1-6.1"
-    assert debian_photos.deb_version("foo_2%3a1.0-1_amd64.deb") == "2:1.0-1"
+    assert debian_packages.deb_version("scratch_1.4.0.6~dfsg1-6.1_all.deb") == "1.4.0.6~dfsg1-6.1"
+    assert debian_packages.deb_version("foo_2%3a1.0-1_amd64.deb") == "2:1.0-1"
