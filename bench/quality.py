@@ -37,7 +37,6 @@ import time
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from model.data import layout_from_manifest

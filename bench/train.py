@@ -7,7 +7,7 @@ configuration trains the real Trainer step (phase 1, structural loss; phase 2 ad
 batch size; the input comparison times the same compiled step fed by the tf.data pipeline and by
 one batch already in memory. The ratio is the input pipeline's share of the step. The oneDNN
 baseline reruns the first configuration in a child process with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's
-own default on CPUs without AVX-512), to show what the project's default (model/__init__.py) buys.
+own default on CPUs without AVX-512), to show what the project's default (common/startup.py) buys.
 """
 from __future__ import annotations
 

@@ -111,11 +111,6 @@ class Progress:
                 reporter = self._new_reporter(stream)
                 reporter.done = reporter.first = done
 
-    def reset(self) -> None:
-        """Forgets this process's count, for a new run in the same process."""
-        with _LOCK:
-            _REPORTERS.pop(self._key, None)
-
     @property
     def _key(self) -> str:
         return f"{self.label}/{self.unit}"

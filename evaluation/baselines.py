@@ -8,25 +8,19 @@ the whole inpainted uint8 image; only the hole differs from the input.
   geometry's fill colour (the training set's mean, what the network sees in the hole) is a constant
   that ignores the image, so as a baseline it only measures how far photos are from one purple-grey;
   the per-image mean is the best a constant fill can do without the truth, hence the fairer lower
-  bar. Measured on 45 crops of scikit-image photos: hole PSNR 16.0 dB with the context mean against
-  12.4 dB with the fill colour.
+  bar (it scores well above the fill colour on photos).
 - `telea`, `navier_stokes`: OpenCV's `cv2.inpaint` (Telea's fast marching method; Bertalmio's
-  Navier-Stokes method). The neighbourhood radius defaults to 5 px: on the same crops radius 5 gives
-  Telea 17.5 dB (NS 17.3) at about 15 ms per image, radius 10 only 0.2 dB more at 3x the time,
-  radius 1-3 up to 0.9 dB less.
+  Navier-Stokes method). The neighbourhood radius defaults to 5 px: a wider one gains little for
+  several times the time, a narrower one loses more.
 - `biharmonic`: scikit-image's `inpaint_biharmonic`, the smoothest (biharmonic) surface through the
-  context, per channel: a sparse linear solve, about 15 ms an image.
+  context, per channel: a sparse linear solve.
 - `harmonic`: this project's smooth fill (model/harmonic_fill.py, a mask-weighted pyramid and Jacobi
   sweeps: each hole pixel the mean of its neighbours), what the harmonic-start generators refine;
   beside the model it shows what the network adds to its start.
 - `fsr`: OpenCV contrib's Frequency Selective Reconstruction (`cv2.xphoto.inpaint`, Seiler et al.
   2015, Genser et al. 2018): each 16 px block modelled as a sparse sum of Fourier basis functions
-  fitted to its known pixels. Measured on 40 random crops (5 each of 8 scikit-image photos), 128x128
-  with the 56x56 hole, per image on a shared 2-core CPU: FSR_FAST 23.5 dB hole PSNR, LPIPS 0.117, 0.26 s;
-  on 10 of them FSR_BEST gains 0.6 dB (21.7 against 21.1) and 0.004 LPIPS at 9.0 s an image, 35x
-  the time (2.5 h for a thousand crops), so FSR_FAST. The others on the 40 crops: mean fill 20.4 dB,
-  LPIPS 0.191; Telea 22.7 dB, 0.138; Navier-Stokes 22.9 dB, 0.136; biharmonic 22.8 dB, 0.133
-  (Telea and Navier-Stokes about 4 ms an image). FSR is the best baseline on photos but follows a
+  fitted to its known pixels. FSR_FAST: FSR_BEST gains a little hole PSNR and LPIPS at some 35x the
+  time, hours for a thousand crops. FSR is the best of these baselines on photos but follows a
   smooth surface across the hole no better than Telea; there biharmonic is near exact.
 """
 from __future__ import annotations

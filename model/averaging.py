@@ -1,8 +1,8 @@
 """An exponential moving average of a model's trainable weights: the weights the trainer evaluates,
 keeps as its best checkpoint and exports, while the optimizer goes on updating the raw ones.
 
-The eval-split score of the raw weights swings by 0.3-0.5 dB from one evaluation to the next at the
-demo's learning rate; their average does not (bench/RESULTS.md, bench.quality). The momentum warms
+The eval-split score of the raw weights swings from one evaluation to the next at the demo's
+learning rate; their average does not (bench/RESULTS.md, bench.quality). The momentum warms
 up as TensorFlow's `ExponentialMovingAverage(num_updates=step)` does, min(momentum, (1 + step) /
 (10 + step)), so early averages are not dominated by the random initial weights.
 """

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Any
 
@@ -149,13 +148,6 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
         return cls(**values)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> "TrainConfig":
-        return cls.from_dict(json.loads(text))
 
 
 # The run directory: what the trainer writes and `python -m model.export` reads back.

@@ -69,14 +69,14 @@ def feature_loss(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) -> tf
     """Sum over VGG16 conv1_1, conv2_1, conv3_1 of the mean squared feature difference.
 
     Each layer's term is divided by the mean square of the truth's features there (a constant to
-    the gradient). Raw, these terms are 1e3 to 1e5 times the pixel MSE of [-1, 1] images (measured
-    on photos: conv3_1 ~1e5, conv1_1 ~1e3), which would leave the pixel and adversarial losses no
-    say at lambda_feat 1 and let conv3_1 drown the other layers. Normalised, a grey patch scores
+    the gradient). Raw, these terms are 1e3 (conv1_1) to 1e5 (conv3_1) times the pixel MSE of
+    [-1, 1] images of photos, which would leave the pixel and adversarial losses no say at
+    lambda_feat 1 and let conv3_1 drown the other layers. Normalised, a grey patch scores
     about 1 per layer and the three layers weigh alike.
 
     The truth goes through VGG16 on its own, outside the gradient: one batch through the network
     with both halves would also carry the truth half's gradient back through every layer, a third of
-    the loss's work for nothing (bench/RESULTS.md: 1.5x faster train steps).
+    the loss's work for nothing (bench/RESULTS.md).
     """
     return _normalised_feature_error(vgg, predicted, truth, axis=None)
 

@@ -27,13 +27,6 @@ def psnr(mse: float) -> float:
     return MAX_PSNR_DB if mse == 0 else float(min(MAX_PSNR_DB, 10.0 * np.log10(1.0 / mse)))
 
 
-def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
-    """Mean SSIM of two float (H,W,C) images: `skimage.metrics.structural_similarity(a, b,
-    channel_axis=-1, data_range=data_range)`, with every channel filtered in one call."""
-    pad = (SSIM_WINDOW - 1) // 2  # windows that reach past the border are left out, as skimage does
-    return float(ssim_map(a, b, data_range)[pad:-pad, pad:-pad].mean(dtype=np.float64))
-
-
 def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> np.ndarray:
     """The (H,W) SSIM map of two float (H,W,C) images, averaged over channels."""
     window = (SSIM_WINDOW, SSIM_WINDOW, 1)
@@ -46,15 +39,6 @@ def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> np.ndar
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
     return s.mean(axis=-1)
-
-
-def region_metrics(predicted: np.ndarray, truth: np.ndarray, box: Box) -> dict[str, float]:
-    """PSNR, SSIM, L1, L2 of one uint8 (H,W,3) image pair inside `box`."""
-    if predicted.shape != truth.shape:
-        raise ValueError(f"shapes differ: {predicted.shape} vs {truth.shape}")
-    a = crop(predicted, box).astype(np.float64)
-    b = crop(truth, box).astype(np.float64)
-    return _box_metrics(a, b, ssim_map(a, b), (0, 0, *a.shape[:2]))
 
 
 def inpainting_metrics(predicted: np.ndarray, truth: np.ndarray, geometry: Geometry) -> dict[str, dict[str, float]]:
@@ -73,7 +57,7 @@ def inpainting_metrics(predicted: np.ndarray, truth: np.ndarray, geometry: Geome
 
 def _box_metrics(a: np.ndarray, b: np.ndarray, similarity: np.ndarray, box: Box) -> dict[str, float]:
     """PSNR, SSIM, L1, L2 inside `box` of float (H,W,3) images whose SSIM map is `similarity`; SSIM
-    windows reaching past the box are left out, as `ssim` does at an image's border."""
+    windows reaching past the box are left out, as scikit-image does at an image's border."""
     top, left, bottom, right = box
     diff = (a[top:bottom, left:right] - b[top:bottom, left:right]) / 255.0
     mse = float(np.mean(diff**2))
@@ -97,7 +81,7 @@ def mean_metrics(per_image: Iterable[Mapping[str, Mapping[str, float]]]) -> dict
 
 def masked_metrics(predicted: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """PSNR, L1, L2 over the hole pixels of an (H,W) mask (non-zero = hole) and SSIM averaged over
-    the hole pixels of the SSIM map (windows reaching past the image border left out, as `ssim`
+    the hole pixels of the SSIM map (windows reaching past the image border left out, as scikit-image
     does), for uint8 (H,W,3) images: the hole metrics of holes of any shape."""
     if predicted.shape != truth.shape or mask.shape != truth.shape[:2]:
         raise ValueError(f"shapes differ: {predicted.shape}, {truth.shape}, mask {mask.shape}")

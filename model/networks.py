@@ -21,7 +21,7 @@ overlaps its neighbours unevenly and stamps a checkerboard on the fill (Odena et
 and checkerboard artifacts", Distill 2016); resizing then convolving spreads every input evenly.
 
 The mask generator's 4th channel is the hole mask, 1 in the hole and 0 in the context
-(model/export.py `mask_model_input`): the hole is data, so the same network fills boxes, strokes and
+(model/inference.py `mask_model_input`): the hole is data, so the same network fills boxes, strokes and
 users' masks anywhere in the crop.
 
 With `coarse_fill="harmonic"` (the mask generator's default, config.py AUTO_COARSE_FILL) the hole
@@ -34,7 +34,7 @@ added to that fill in place of the tanh:
 
 A 1 x 1 bottleneck passes the context's colours on coarsely; a thin stroke or a small box has context
 a few pixels away that a smooth fill continues almost exactly (bench/RESULTS.md: the paper's mask
-network alone was 0.8-1.9 dB under OpenCV Telea on boxes and strokes, the harmonic fill alone above it).
+network alone scored under OpenCV Telea on boxes and strokes, the harmonic fill alone above it).
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def resolve_config(model_dir: str, overrides: dict[str, Any]) -> TrainConfig:
     saved_path = os.path.join(model_dir, layout.CONFIG_FILE)
     if not tf.io.gfile.exists(saved_path):
         return TrainConfig(**overrides)
-    saved = TrainConfig.from_json(tf.io.gfile.GFile(saved_path).read())
+    saved = TrainConfig.from_dict(read_json(saved_path))
     changed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
     clash = sorted(set(changed) & set(ARCHITECTURE_FIELDS))
     if clash:

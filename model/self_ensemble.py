@@ -4,9 +4,9 @@ Each symmetry moves the input (and its mask), the generator predicts, the predic
 back, and the predictions are averaged before they are rounded to uint8: the "geometric
 self-ensemble" of super-resolution (Lim et al., EDSR, CVPRW 2017). The centre hole and every mask
 move with the crop, so each pass sees a valid input and fills the same pixels. Averaging predictions
-that err apart lowers the error: on the demo's test crops the mirror pair gained +0.12 to +0.18 dB
-hole PSNR and -0.13 to -0.23 points of L1 with LPIPS level, for one more generator pass per image;
-all 8 symmetries gain more on pixels but blur: LPIPS worsens on average (bench/RESULTS.md, bench.quality).
+that err apart lowers the error: the mirror pair gains hole PSNR and L1 with LPIPS level, for one
+more generator pass per image; all 8 symmetries gain more on pixels but blur: LPIPS worsens on
+average (bench/RESULTS.md, bench.quality).
 """
 from __future__ import annotations
 

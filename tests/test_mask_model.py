@@ -1,9 +1,7 @@
 """Holes anywhere, model side: the mask generator's export, its data, its losses and its training."""
-import json
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 from skimage import data
 

@@ -248,7 +248,7 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
         "quarter_turns"] is False
     assert "quarter_turns" not in overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m"]))
     os.makedirs(tmp_path / "run")
-    (tmp_path / "run" / "config.json").write_text(TrainConfig(width=8).to_json())
+    (tmp_path / "run" / "config.json").write_text(json.dumps(TrainConfig(width=8).to_dict()))
     with pytest.raises(ValueError, match="width=8"):
         resolve_config(str(tmp_path / "run"), {"width": 16})
     assert resolve_config(str(tmp_path / "run"), {"lr_g": 1e-3}).width == 8
@@ -381,7 +381,6 @@ def test_progress_is_a_plain_line_at_most_every_interval_where_output_is_not_a_t
     progress.start(stream)
     for _ in range(5):
         progress.tick(values={"loss": 0.5, "img/s": 10.0, "phase": 1})
-    progress.reset()
     assert "\r" not in stream.getvalue()
     [printed] = stream.getvalue().splitlines()
     assert printed.startswith("test-train: 5 of 5 steps (100%)") and printed.endswith(", loss 0.5, img/s 10, phase 1")
