@@ -11,6 +11,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from PIL import Image
 
+from common.progress import Progress
 from pipelines import holes, images, mask_files
 from pipelines.files import Source, read_bytes
 from pipelines.rejects import REJECT, reject
@@ -66,7 +67,7 @@ class ReadHashAndDecode(beam.DoFn):
     RECORDS = "records"
 
     def __init__(self, geometry: Geometry, spec: images.CropSpec, splits: SplitSpec, holes_kind: str,
-                 shard_counts: dict[str, int], progress: Any) -> None:
+                 shard_counts: dict[str, int], progress: Progress) -> None:
         self._geometry = geometry
         self._spec = spec
         self._splits = splits
