@@ -228,8 +228,13 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     remove_empty_temp_folders(settings.output)
     with FileSystems.open(FileSystems.join(settings.output, SUMMARY)) as f:
         summary = json.loads(f.read())
-    summary["counters"] = {c.key.metric.name: c.committed for c in result.metrics().query(
-        MetricsFilter().with_namespaces([NAMESPACE, model_handler.NAMESPACE]))["counters"]}
+    counters: dict[str, int] = {}
+    # A counter's total over the steps that count it (the inputs: where they are read, and where
+    # photos and mask files are left unpaired).
+    namespaces = MetricsFilter().with_namespaces([NAMESPACE, model_handler.NAMESPACE])
+    for c in result.metrics().query(namespaces)["counters"]:
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+    summary["counters"] = counters
     summary["seconds"] = round(time.perf_counter() - start, 2)
     metrics = summary["metrics"]
     line = (f"inpaint: {summary['inputs']} inputs -> {summary['inpainted']} inpainted + {summary['rejects']} "
