@@ -14,7 +14,8 @@ Signatures of the mask generator's export ("holes": "anywhere"):
 Each signature averages the generator's prediction over symmetries of the crop (`--self-ensemble`,
 model/self_ensemble.py; default the crop and its mirror image).
 `inpainting.json` beside it records the geometry, the hole layout, the self-ensemble and how the
-model was trained.
+model was trained (model/exported.py reads it). The signatures' inference path is model/inference.py,
+chosen by the generator's hole layout (model/hole_layouts.py).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from model.averaging import restore_average
 from model.config import TrainConfig
 from model.exported import METADATA, read_metadata
 from model.hole_layouts import generator_layout, hole_layout
+from model.run_files import read_json
 from model.selection import selection_summary
 from model.self_ensemble import DEFAULT_SELF_ENSEMBLE, DESCRIPTIONS, SELF_ENSEMBLES
 from common.paths import make_output
@@ -86,18 +88,17 @@ def export_run(model_dir: str, output: str, checkpoint: str = "best") -> str:
 def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, Geometry, dict[str, Any]]:
     """(generator, geometry, metadata) of a run's chosen checkpoint, as `export_run` exports them;
     raises FileNotFoundError where `model_dir` is not a run with a checkpoint. Writes nothing."""
-    def read_json(name: str) -> dict[str, Any]:
+    def run_file(name: str) -> dict[str, Any]:
         path = os.path.join(model_dir, name)
         if not tf.io.gfile.exists(path):
             raise FileNotFoundError(f"no {name} in {model_dir}: not a training run directory; give the --model-dir "
                                     "model.train wrote (make train)")
-        with tf.io.gfile.GFile(path) as f:
-            return json.loads(f.read())
+        return read_json(path)
 
     if checkpoint not in ("best", "latest"):
         raise ValueError(f"checkpoint {checkpoint!r} is not 'best' or 'latest'")
-    config = TrainConfig.from_dict(read_json(layout.CONFIG_FILE))
-    run = read_json(layout.RUN_FILE)
+    config = TrainConfig.from_dict(run_file(layout.CONFIG_FILE))
+    run = run_file(layout.RUN_FILE)
     geometry = Geometry.from_dict(run["geometry"])
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, layout.CHECKPOINTS))
     if latest is None:
