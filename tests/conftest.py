@@ -1,8 +1,12 @@
-"""Session fixtures shared by the test modules. Each area keeps its fixtures in its own block."""
+"""The session fixtures every test folder shares, built once: a tiny eval split, a tiny training
+record set, the ImageNet VGG16 weights, a tiny centre export and a tiny mask export, and their
+evaluations. The plain functions that build them are in tests/builders.py."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from tests.builders import anywhere_mask, build_tiny_records
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,20 +56,6 @@ def evaluated_dir(tmp_path_factory, eval_records_dir, exported_model, imagenet_v
 
 
 ANYWHERE_PHOTOS = ("astronaut", "coffee", "chelsea")
-
-
-def anywhere_mask(kind: str, index: int) -> np.ndarray:
-    """A 128x128 hole mask of `kind` ("boxes": two rectangles, "strokes": a thick polyline), varied by `index`."""
-    import cv2
-
-    mask = np.zeros((128, 128), np.uint8)
-    if kind == "boxes":
-        mask[10 + 5 * index:50 + 5 * index, 60:110] = 255
-        mask[80:110, 10 + 7 * index:45 + 7 * index] = 255
-    else:
-        cv2.polylines(mask, [np.array([[10, 15 + 9 * index], [64, 100], [118, 20 + 11 * index]])], isClosed=False,
-                      color=255, thickness=7 + 2 * index)
-    return mask
 
 
 @pytest.fixture(scope="session")
@@ -145,62 +135,6 @@ def exported_model(tmp_path_factory) -> str:
 # ---------------------------------------------------------------------------------------------
 # Training (model/train.py): a tiny record set of real photos, as the preprocess stage lays it out.
 # ---------------------------------------------------------------------------------------------
-TINY_TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
-TINY_EVAL_PHOTOS = ("hubble_deep_field",)
-
-
-def build_tiny_records(directory, train_crops: int = 6, eval_crops: int = 4, train_shards: int = 2,
-                       seed: int = 0, geometry=None, mask_of=None, hole_kind: str = "center") -> str:
-    """Writes train/eval gzip shards of crops of scikit-image photos, and manifest.json.
-
-    Every crop of one photo stays in one split. `mask_of(rng)` -> (mask, kind) gives each crop a hole
-    anywhere (a data set of layout "anywhere" whose --holes is `hole_kind`); None: the centre hole.
-    Returns the directory.
-    """
-    import tensorflow as tf
-    from skimage import data
-
-    from tfrecords import Geometry, Record
-    from tfrecords.shards import shard_name, write_manifest
-
-    geometry = geometry or Geometry()
-    size = geometry.image_size
-    rng = np.random.default_rng(seed)
-
-    def crops(names, per_photo):
-        for name in names:
-            photo = getattr(data, name)()
-            for index in range(per_photo):
-                top = int(rng.integers(0, photo.shape[0] - size))
-                left = int(rng.integers(0, photo.shape[1] - size))
-                image = np.ascontiguousarray(photo[top:top + size, left:left + size, :3])
-                mask, kind = mask_of(rng) if mask_of else (None, "center")
-                yield Record.from_image(image, geometry, key=f"sha-{name}", source_uri=f"{name}.png",
-                                        crop_index=index, mask=mask, kind=kind)
-
-    splits = {}
-    for split, names, per_photo, count in (("train", TINY_TRAIN_PHOTOS, train_crops, train_shards),
-                                           ("eval", TINY_EVAL_PHOTOS, eval_crops, 1)):
-        records = list(crops(names, per_photo))
-        names_out, per_shard = [], []
-        for shard in range(count):
-            name = shard_name(split, shard, count)
-            part = records[shard::count]
-            with tf.io.TFRecordWriter(str(directory / name), options="GZIP") as writer:
-                for record in part:
-                    writer.write(record.serialize())
-            names_out.append(name)
-            per_shard.append(len(part))
-        splits[split] = {"images": len(names), "records": len(records), "shards": names_out,
-                         "records_per_shard": per_shard}
-    manifest = {"geometry": geometry.to_dict(), "fill_rgb": list(geometry.fill_rgb), "splits": splits,
-                "records": sum(s["records"] for s in splits.values())}
-    if mask_of:
-        manifest["holes"] = {"kind": hole_kind, "layout": "anywhere"}
-    write_manifest(str(directory), manifest)
-    return str(directory)
-
-
 @pytest.fixture(scope="session")
 def tiny_records(tmp_path_factory) -> str:
     """24 train records (4 photos x 6 crops, 2 shards) and 4 eval records (another photo), at a

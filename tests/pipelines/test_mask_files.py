@@ -16,16 +16,9 @@ from pipelines import holes, images, mask_files, preprocess
 from pipelines import manifest as manifests
 from tfrecords import Geometry, Record, masks, shards
 from tfrecords.schema import parse_examples
-from tests.test_images import png_header_only
-from tests.test_preprocess import LIGHT, read_all, real_photo, same_shards, save, serialized_records
+from tests.builders import LIGHT, encode, png_header_only, read_all, real_photo, same_shards, save, serialized_records
 
 GREEN = (0, 255, 0)
-
-
-def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
 
 
 def box_mask(width: int, height: int, box: tuple[int, int, int, int]) -> Image.Image:

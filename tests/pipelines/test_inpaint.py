@@ -23,16 +23,16 @@ from pipelines.items import Item
 from pipelines.tallies import SUMMARY
 from pipelines.full_resolution import place
 from pipelines.options import pipeline_options
+from tests.builders import LIGHT
 from tfrecords import Record
 from tfrecords.geometry import Geometry
 
 G = Geometry()
-ONE_WORKER = ["--runner", "FnApiRunner", "--direct_num_workers", "1", "--direct_running_mode", "in_memory"]
 HOSTILE_SOURCES = ["../../escape.png", "gs://bucket/a/../../../etc/passwd.jpg", "..", "C:\\..\\..\\evil.png"]
 
 
 def _run(model: str, input_glob: str, output: str, *extra: str) -> dict:
-    return inpaint.run(["--model", model, "--input", input_glob, "--output", output, *extra, *ONE_WORKER])
+    return inpaint.run(["--model", model, "--input", input_glob, "--output", output, *extra, *LIGHT])
 
 
 def _run_into(output, model: str, input_glob: str, *extra: str) -> tuple[str, dict]:
@@ -272,7 +272,7 @@ def test_a_failing_batch_goes_to_the_dead_letters_whole(exported_model, engine):
     bad = [_bad_item(engine, i) for i in range(2)]
     inpainter = (engines.InpaintWithKeyedHandler(exported_model, batch_size=3) if engine == "keyed"
                  else engines.InpaintWithTfxBsl(exported_model, 3, G))
-    with beam.Pipeline(options=pipeline_options(ONE_WORKER)) as p:
+    with beam.Pipeline(options=pipeline_options(LIGHT)) as p:
         outputs, rejects = p | beam.Create(good[:2] + bad + good[2:]) | inpainter
         done = outputs | "Ids" >> beam.MapTuple(lambda item, out: (item.id, out["inpainted"].shape))
         failed = rejects | "Failed" >> beam.Map(lambda r: r["id"])

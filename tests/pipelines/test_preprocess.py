@@ -1,6 +1,6 @@
 """The preprocess pipeline on a generated corpus (good files of every kind and broken ones) and on
 the embedded real photos: accounting, rejects, duplicates, splits, shards, manifest, tf.data, and
-generated holes (--holes). Users' own masks (--masks): tests/test_mask_files.py."""
+generated holes (--holes). Users' own masks (--masks): tests/pipelines/test_mask_files.py."""
 import hashlib
 import io
 import json
@@ -23,22 +23,11 @@ from pipelines.splits import SplitSpec
 from tfrecords import Geometry, Record, SCHEMA_VERSION
 from tfrecords.schema import FEATURE_SPEC, parse_examples
 from tfrecords import masks, shards
-from tests.test_images import png_header_only
+from tests.builders import LIGHT, png_header_only, read_all, read_split, real_photo, same_shards, save, serialized_records
 
-LIGHT = ["--runner", "FnApiRunner", "--direct_num_workers", "1", "--direct_running_mode", "in_memory"]
 REJECTED = {"corrupt.png": images.CORRUPT, "truncated.jpg": images.TRUNCATED, "empty.jpg": images.EMPTY,
             "notes.jpg": images.NOT_AN_IMAGE, "bomb.png": images.DECOMPRESSION_BOMB,
             "tiny.png": images.TOO_SMALL}
-
-
-def real_photo() -> Image.Image:
-    return Image.open(sample_data.package_dir("skimage") / "data" / "astronaut.png").convert("RGB")
-
-
-def save(image: Image.Image, path: Path, fmt: str, **kwargs) -> None:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    path.write_bytes(buffer.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -93,26 +82,6 @@ def few_photos(tmp_path_factory) -> Path:
 
 def run(input_path, output, *extra) -> dict:
     return preprocess.run(["--input", str(input_path), "--output", str(output), *LIGHT, *extra])
-
-
-def read_split(output: Path, split: str) -> list[Record]:
-    files = shards.split_files(str(output), split)
-    return [Record.parse(s.numpy()) for s in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-
-
-def read_all(output: Path) -> dict[str, list[Record]]:
-    return {split: read_split(output, split) for split in shards.SPLITS}
-
-
-def serialized_records(output: Path) -> list[bytes]:
-    files = [f for split in shards.SPLITS for f in shards.split_files(str(output), split)]
-    return [s.numpy() for s in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-
-
-def same_shards(one: Path, two: Path) -> bool:
-    names = sorted(p.name for p in one.glob(f"*{shards.SUFFIX}"))
-    return bool(names) and names == sorted(p.name for p in two.glob(f"*{shards.SUFFIX}")) and all(
-        (one / name).read_bytes() == (two / name).read_bytes() for name in names)
 
 
 def image_files(root: Path) -> list[Path]:

@@ -9,9 +9,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_tiny_records
+from tests.builders import build_tiny_records
 
-from model import vgg_weights
 from model.config import TrainConfig
 from common.cpu import cpu_has_amx_bfloat16
 from model.data import eval_dataset, jitter_colours, train_dataset
@@ -27,15 +26,13 @@ from model.train_options import overrides_from_args, parser as train_parser
 from tfrecords.geometry import Geometry, unmask
 from tfrecords.masks import HOLE, centre_mask
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = Geometry(image_size=64, patch_size=32, overlap=2)
 
 
 @pytest.fixture(scope="module")
-def vgg_npz(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_imagenet_conv3_1.npz"
-    vgg_weights.extract(path)
-    return str(path)
+def vgg_npz(imagenet_vgg_npz):
+    return imagenet_vgg_npz
 
 
 def tiny(vgg_npz, **changes) -> TrainConfig:

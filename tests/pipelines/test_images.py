@@ -8,12 +8,7 @@ import pytest
 from PIL import Image
 
 from pipelines import images
-
-
-def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
+from tests.builders import encode, png_header_only
 
 
 def two_colour(width: int = 200, height: int = 100) -> Image.Image:
@@ -22,14 +17,6 @@ def two_colour(width: int = 200, height: int = 100) -> Image.Image:
     pixels[:, : width // 2] = (255, 0, 0)
     pixels[:, width // 2:] = (0, 0, 255)
     return Image.fromarray(pixels)
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A valid PNG whose header claims width x height: what a decompression bomb looks like to Pillow."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def test_exif_orientation_is_applied():

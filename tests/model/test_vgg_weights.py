@@ -1,5 +1,6 @@
 """VGG16 weight sources: the ONNX extraction, the Keras .h5 and Caffe .npy paths, `random`, failures."""
 import logging
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,10 +17,8 @@ ONNX_RELU = "functional_1/{layer}_1/Relu:0"
 
 
 @pytest.fixture(scope="module")
-def extracted(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_imagenet_conv3_1.npz"
-    digest = vgg_weights.extract(path)
-    return path, digest
+def extracted(imagenet_vgg_npz):
+    return Path(imagenet_vgg_npz), vgg_weights.sha256_of(imagenet_vgg_npz)
 
 
 @pytest.fixture(scope="module")
