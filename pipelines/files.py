@@ -22,10 +22,12 @@ MATCH = "match"  # the rejects' stage of photos and mask files left unpaired
 
 
 class Source(NamedTuple):
-    """A photo and the user's mask file for it ("" where there is none)."""
+    """A photo and the user's mask file for it ("" where there is none), and any more mask files
+    whose holes add to its own (numbered beside-photo masks, `mask_naming`)."""
 
     path: str
     mask: str = ""
+    more_masks: tuple[str, ...] = ()
 
 
 def file_pattern(given: str) -> tuple[str, bool]:

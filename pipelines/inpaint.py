@@ -10,15 +10,17 @@ the glob unless --input-format says it). The export's hole layout (inpainting.js
 what is filled:
 - a centre-hole export fills each record's centre hole, and each photo's centre hole at full
   resolution (pipelines/full_resolution.py);
-- a mask export fills each record's own mask, and with `--masks DIR` each photo's holes wherever its
-  mask file (pipelines/mask_files.py) marks them, at full resolution, one context window per hole
+- a mask export fills each record's own mask, and each photo's holes wherever its mask files mark
+  them (`--masks DIR`, `--mask FILE` or masks beside the photos: pipelines/inpaint_masks.py; grown
+  by `--dilate`), at full resolution, one context window per hole
   (pipelines/hole_windows.py). A photo's K windows travel as one element; the model handler batches
   windows across photos and splits the outputs back.
 Only hole pixels change; every other pixel is the input's (PNG output).
 
-With --masks, the inputs are the photos and the mask files that match no photo: a photo without a
-mask, a mask that is unreadable, of another size, empty or all hole, a hole too large for any
-window in the photo, and a mask without a photo are each one reject, with the reason.
+With masks, the inputs are the photos and the mask files that match no photo: a photo without a
+mask, a mask that is unreadable, of another size (of another aspect ratio for --mask), empty or all
+hole, a hole too large for any window in the photo, and a mask without a photo are each one reject,
+with the reason.
 
 Stages: list the files (fusion broken), read and validate each element on its own (a bad photo or
 record is rejected here, never inside a batch), run the model through RunInference on fixed-size
@@ -50,12 +52,12 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from common.logs import command_logging
-from common.paths import check_filesystem, check_outside, make_output, matched_files
+from common.paths import check_outside, make_output, matched_files
 from common.progress import Progress
 from common.usage import CommandParser, UsageError, option_strings
 from model.exported import export_hole_layout, load_geometry, require_export
 from model.hole_layouts import hole_layout
-from pipelines import mask_files, model_handler
+from pipelines import inpaint_masks, mask_files, model_handler
 from pipelines.engines import engine_for
 from pipelines.files import file_pattern
 from pipelines.inpaint_settings import ENGINES, KEYED, Settings
@@ -125,9 +127,7 @@ def _parser() -> CommandParser:
     parser.add_argument("--input", required=True,
                         help="glob of TFRecord shards or photos, or a directory of photos (local or gs://)")
     parser.add_argument("--output", required=True, help="output directory")
-    parser.add_argument("--masks", default=None,
-                        help="folder of the photos' hole masks, one image per photo at the same relative path "
-                             "and stem (hole where grey >= 128); needs a mask model's export")
+    inpaint_masks.add_arguments(parser)
     parser.add_argument("--input-format", choices=INPUT_FORMATS, default=None,
                         help="default: tfrecord if the glob names .tfrecord files, else images")
     parser.add_argument("--write", default="png",
@@ -159,32 +159,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
     require_export(COMMAND, "--model", args.model)
     input_format = args.input_format or input_format_of(args.input)
     layout = hole_layout(export_hole_layout(args.model))
-    if args.masks and not layout.serves_masks:
-        raise UsageError(COMMAND, f"{args.model} fills the centre hole only",
-                         "--masks needs a mask model's export (inpainting.json \"holes\": \"anywhere\")")
-    if args.masks and input_format != "images":
-        raise UsageError(COMMAND, "--masks is for photos", "drop it: records carry their own masks")
-    if layout.serves_masks and input_format == "images" and not args.masks:
-        raise UsageError(COMMAND, f"{args.model} is a mask model", "give the photos' masks with --masks DIR")
-    if args.masks and args.engine != KEYED:
-        raise UsageError(COMMAND, "--masks runs on the keyed engine only",
-                         "drop --engine tfx-bsl: it takes one record per photo")
+    masks = inpaint_masks.mask_fields(args, layout, input_format)
     return Settings(model=args.model, input=args.input, output=args.output, geometry=load_geometry(args.model),
                     input_format=input_format, writes=writes, batch_size=args.batch_size, engine=args.engine,
-                    image_format=args.image_format, layout=layout, masks=args.masks,
+                    image_format=args.image_format, layout=layout, **masks,
                     model_copies=args.model_copies)
 
 
 def checked_inputs(settings: Settings) -> list[str]:
     """The files the input matches (`UsageError` for none), with the output checked to lie outside
-    the input and mask folders."""
+    the input and mask folders, and the masks (`inpaint_masks.checked_photos`)."""
     pattern, images_only = file_pattern(settings.input)
     inputs = matched_files(COMMAND, "--input", settings.input, pattern, images_only)
     check_outside(COMMAND, settings.output, "--input", mask_files.match_root(pattern))
-    if settings.masks:
-        check_filesystem(COMMAND, settings.masks)
-        check_outside(COMMAND, settings.output, "--masks", mask_files.match_root(file_pattern(settings.masks)[0]))
-    return inputs
+    return inpaint_masks.checked_photos(settings, inputs)
 
 
 def run_progress(settings: Settings, inputs: list[str], runs_here: bool) -> Progress:
@@ -239,7 +227,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     metrics = summary["metrics"]
     line = (f"inpaint: {summary['inputs']} inputs -> {summary['inpainted']} inpainted + {summary['rejects']} "
             f"rejects {summary['rejects_by_reason'] or ''}"
-            + (f"; {summary['holes_inpainted']} holes in {summary['windows_inpainted']} windows" if settings.masks else "")
+            + (f"; {summary['holes_inpainted']} holes in {summary['windows_inpainted']} windows"
+               if settings.photo_masks else "")
             + (f"; hole PSNR {metrics['hole']['psnr']:.2f} dB, L1 {metrics['hole']['l1']:.4f}" if metrics else "")
             + f"; {summary['seconds']:.1f}s -> {settings.output}")
     logging.info(line)

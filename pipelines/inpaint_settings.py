@@ -24,4 +24,12 @@ class Settings:
     image_format: str = "png"
     layout: HoleLayout = CentreHole()  # the export's (`model.exported.export_hole_layout`)
     masks: str | None = None  # the folder (or glob) of the photos' mask files
+    mask: str | None = None  # the one mask file for every photo (pipelines/mask_fitting.py)
+    beside_masks: bool = False  # each photo's masks beside it: NAME_mask*.png (pipelines/mask_naming.py)
+    dilate: int = 0  # pixels every hole of a photo's mask grows by, as a disk
     model_copies: int | None = None  # copies per machine shared by its SDK processes; None: one per process
+
+    @property
+    def photo_masks(self) -> bool:
+        """Whether photos are inpainted with the users' masks (by any of the three conventions)."""
+        return bool(self.masks or self.mask or self.beside_masks)

@@ -1,7 +1,10 @@
 """Users' own hole masks: one image file per photo, matched by relative path and stem.
 
 A photo `PHOTOS/a/b/cat.jpg` takes the mask `MASKS/a/b/cat.png` (any image format Pillow reads
-under that stem is looked for, PNG first). A mask pixel is hole where its grey value is >= 128.
+under that stem is looked for, PNG first). A mask pixel is hole where its grey value is >= 128 (so a
+JPEG-compressed black and white mask keeps its hole: compression noise stays far from 128), or, in a
+mask whose alpha channel has both transparent (< 128) and opaque pixels, where it is transparent.
+The inpaint job's other ways of naming masks are in `mask_naming`.
 The mask must have the photo's size once the photo is turned upright by its EXIF orientation
 (masks are drawn on what a viewer shows). Shared by the preprocess stage and bulk inpainting.
 The preprocess stage cuts the photo and its mask with the same boxes (`masked_crops`).
@@ -28,8 +31,9 @@ EMPTY_MASK = "empty_mask"
 FULL_MASK = "full_mask"
 UNREADABLE_MASK = "unreadable_mask"
 NO_CONTEXT_IN_CROPS = "no_context_in_crops"  # every crop of the photo is all hole: see `masked_crops`
+MASK_ASPECT_MISMATCH = "mask_aspect_mismatch"  # the one mask for every photo (`mask_fitting.fit`)
 REASONS = (NO_MASK, MASK_WITHOUT_PHOTO, MASK_SIZE_MISMATCH, EMPTY_MASK, FULL_MASK, UNREADABLE_MASK,
-           NO_CONTEXT_IN_CROPS)
+           NO_CONTEXT_IN_CROPS, MASK_ASPECT_MISMATCH)
 # Draws of a crop before it is dropped for leaving no context.
 CROP_ATTEMPTS = 8
 THRESHOLD = 128
@@ -85,35 +89,52 @@ def pair_by_stem(photos: list[str], photo_root: str, masks: list[str], mask_root
 
 def read_mask(data: bytes, width: int, height: int) -> np.ndarray:
     """The (height, width) uint8 mask (255 = hole) in a mask file's bytes, or `Rejected` with its
-    reason: unreadable, another size than the upright photo, no hole, or no context.
+    reason: unreadable, another size than the upright photo, no hole, or no context."""
+    return check_hole(read_hole(data, (width, height)))
 
-    The size is checked before the pixels are decoded, so a mask file claiming a huge size costs
-    nothing. Any mode Pillow reads is taken as its grey value (16-bit scaled to 8 bits, alpha ignored).
-    """
+
+def read_hole(data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The bool hole of a mask file's bytes, or `Rejected` (unreadable; or, where `size` (width,
+    height) is given, of another size). The size is checked before the pixels are decoded, so a mask
+    file claiming a huge size costs nothing. Any mode Pillow reads is taken as its grey value
+    (16-bit scaled to 8 bits); an alpha channel counts only where it has both transparent (< 128)
+    and opaque pixels: then its transparent pixels are the hole and grey is not read."""
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:  # the photo passed this limit, so the sizes differ
         raise Rejected(MASK_SIZE_MISMATCH, str(e)) from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise Rejected(UNREADABLE_MASK, f"not a readable image: {e}") from e
-    if image.size != (width, height):
+    if size is not None and image.size != size:
         raise Rejected(MASK_SIZE_MISMATCH, f"mask is {image.width}x{image.height}, the upright photo "
-                                           f"{width}x{height}")
+                                           f"{size[0]}x{size[1]}")
     try:
         image.load()
+        alpha = _alpha(image)
+        if alpha is not None and (alpha < THRESHOLD).any() and (alpha >= THRESHOLD).any():
+            return alpha < THRESHOLD
         # A grey mask (the usual kind) is read as it is; any other mode through RGB.
-        grey = np.asarray(image if image.mode == "L" else to_rgb(image).convert("L"))
+        return np.asarray(image if image.mode == "L" else to_rgb(image).convert("L")) >= THRESHOLD
     except Rejected as e:
         raise Rejected(UNREADABLE_MASK, e.detail) from e
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
         raise Rejected(UNREADABLE_MASK, f"pixels: {e}") from e
-    mask = (grey >= THRESHOLD).view(np.uint8) * np.uint8(HOLE)
-    holes = np.count_nonzero(mask)
+
+
+def _alpha(image: Image.Image) -> np.ndarray | None:
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return np.asarray(image.getchannel("A")) if image.mode in ("RGBA", "LA", "PA") else None
+
+
+def check_hole(hole: np.ndarray) -> np.ndarray:
+    """A bool hole as the uint8 mask (255 = hole), or `Rejected`: no hole, or no context."""
+    holes = np.count_nonzero(hole)
     if holes == 0:
-        raise Rejected(EMPTY_MASK, f"no pixel >= {THRESHOLD}: nothing to inpaint")
-    if holes == mask.size:
+        raise Rejected(EMPTY_MASK, f"no hole pixel (grey >= {THRESHOLD}, or transparent): nothing to inpaint")
+    if holes == hole.size:
         raise Rejected(FULL_MASK, "every pixel is hole: no context to inpaint from")
-    return mask
+    return hole.view(np.uint8) * np.uint8(HOLE)
 
 
 class MaskedCrop(NamedTuple):
@@ -160,6 +181,13 @@ def crop_mask(mask: np.ndarray, box: tuple[float, float, float, float], size: in
     """The (size, size) crop of `mask` at the source box (left, top, right, bottom): a crop pixel is
     hole wherever the hole touches its footprint, so no hole pixel is lost by downsampling."""
     return _cut_hole(mask == HOLE, box, size)
+
+
+def scale_hole(hole: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A bool hole resized to (height, width): hole wherever a pixel's footprint touches the hole,
+    so no hole pixel is lost, upscaled or downscaled."""
+    rows = _touched(hole, 0, hole.shape[0], height, axis=0)
+    return _touched(rows, 0, hole.shape[1], width, axis=1)
 
 
 def _cut_hole(hole: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:

@@ -12,10 +12,11 @@ from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.metrics import Metrics
 from PIL import Image
 
-from pipelines import full_resolution, hole_windows, images, mask_files
+from pipelines import full_resolution, hole_windows, images, mask_files, mask_fitting
 from pipelines.files import ListImageFiles, PairPhotosWithMasks, Source, file_pattern, photo_root, read_bytes
 from pipelines.inpaint_settings import Settings
 from pipelines.items import Item
+from pipelines.mask_naming import PairPhotosWithBesideMasks
 from pipelines.rejects import REJECT, reject
 from tfrecords import Record, masks, shards
 from tfrecords.geometry import Geometry
@@ -127,10 +128,15 @@ def _open_photo(source: Source) -> tuple[str, Image.Image]:
 
 class ReadPhoto(beam.DoFn):
     """Source -> Item with its full-size pixels and the model's input: the centre hole's, or with
-    the source's mask file each hole's window; bad photos and masks, holes too large -> rejects."""
+    the source's mask files each hole's window; bad photos and masks, holes too large -> rejects.
+    `shared_mask` is the one mask file for every photo (read once per worker, fitted to each photo);
+    every hole grows by `dilate` pixels (`mask_fitting`)."""
 
-    def __init__(self, geometry: Geometry) -> None:
+    def __init__(self, geometry: Geometry, *, shared_mask: str | None = None, dilate: int = 0) -> None:
         self._geometry = geometry
+        self._shared_mask = shared_mask
+        self._dilate = dilate
+        self._shared_hole: np.ndarray | None = None
 
     def process(self, source: Source) -> Iterator[Any]:
         count_input()
@@ -151,19 +157,32 @@ class ReadPhoto(beam.DoFn):
 
     def _with_mask(self, source: Source) -> Item:
         key, photo = _open_photo(source)
-        data = _read(source.mask, source, key, "mask", mask_files.UNREADABLE_MASK)
-        mask = _attempt(lambda: mask_files.read_mask(data, photo.width, photo.height), source, key, "mask",
-                        mask_files.UNREADABLE_MASK)
+        mask = self._mask(source, key, photo.width, photo.height)
         g = self._geometry
         windows = _attempt(lambda: hole_windows.plan(mask, g.image_size), source, key, "windows", None)
         model_input = hole_windows.model_inputs(photo, mask, windows, g.image_size, g.fill_rgb)
         return Item(key, source.path, model_input, photo=photo, windows=windows)
 
+    def _mask(self, source: Source, key: str, width: int, height: int) -> np.ndarray:
+        """The photo's uint8 mask (255 = hole): its own mask files' union, or the one for every photo."""
+        def attempt(step: Callable[[], Any]) -> Any:
+            return _attempt(step, source, key, "mask", mask_files.UNREADABLE_MASK)
+
+        if source.mask != self._shared_mask:
+            data = [_read(path, source, key, "mask", mask_files.UNREADABLE_MASK)
+                    for path in (source.mask, *source.more_masks)]
+            return attempt(lambda: mask_fitting.photo_hole(data, width, height, self._dilate))
+        if self._shared_hole is None:
+            data = _read(source.mask, source, key, "mask", mask_files.UNREADABLE_MASK)
+            self._shared_hole = attempt(lambda: mask_files.read_hole(data))
+        return attempt(lambda: mask_fitting.shared_hole(self._shared_hole, width, height, self._dilate))
+
 
 class ReadAndValidate(beam.PTransform):
     """The run's inputs -> (Items, rejects): the records of TFRecord shards, the photos, or the
-    photos each with the mask file of its relative path and stem (a mask file without a photo, and
-    a photo without one, are each a reject and an input)."""
+    photos each with their mask files: of the same relative path and stem under --masks, beside the
+    photo, or the one --mask (`inpaint_masks`; a mask file without a photo, and a photo without one,
+    are each a reject and an input)."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -177,14 +196,18 @@ class ReadAndValidate(beam.PTransform):
             pairing = PairPhotosWithMasks(photo_root(file_pattern(s.input)[0]), s.masks)
             sources, without_partner, _ = paths | "PairPhotosWithMasks" >> pairing
             unpaired.append(without_partner | "CountUnpaired" >> beam.Map(_counted))
+        elif s.beside_masks:
+            pairing = PairPhotosWithBesideMasks(file_pattern(s.input)[0])
+            sources, without_partner = paths | "PairPhotosWithBesideMasks" >> pairing
+            unpaired.append(without_partner | "CountUnpaired" >> beam.Map(_counted))
         else:
             # The listing is one bundle: break fusion so reading spreads over workers.
             sources = paths | "BreakFusion" >> beam.Reshuffle()
         if s.input_format == "tfrecord":
             reader = ReadRecords(s.geometry, s.layout.serves_masks)
         else:
-            sources = sources if s.masks else sources | "Sources" >> beam.Map(Source)
-            reader = ReadPhoto(s.geometry)
+            sources = sources if s.masks or s.beside_masks else sources | "Sources" >> beam.Map(Source, s.mask or "")
+            reader = ReadPhoto(s.geometry, shared_mask=s.mask, dilate=s.dilate)
         read = sources | "Read" >> beam.ParDo(reader).with_outputs(REJECT, main="items")
         rejects = [read[REJECT], *unpaired] | "ReadRejects" >> beam.Flatten()
         return read.items, rejects
