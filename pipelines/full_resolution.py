@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipelines import images
+from pipelines import images, photo_metadata
 from tfrecords.geometry import Box, Geometry
 
 KEPT_MODES = ("L", "LA", "RGB", "RGBA")
@@ -73,14 +73,15 @@ def open_upright(data: bytes, max_pixels: int = images.MAX_IMAGE_PIXELS) -> Imag
             raise images.Rejected(reason, str(e)) from e
         except (SyntaxError, ValueError, EOFError) as e:
             raise images.Rejected(images.CORRUPT, str(e)) from e
-    source_format = image.format
+    carried = photo_metadata.remember(image)
     try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block is no reason to lose the photo
         pass
     if image.mode not in KEPT_MODES:
         image = images.to_rgb(image)
-    image.format = source_format
+    image.format = carried[photo_metadata.FORMAT]
+    image.info.update(carried)
     return image
 
 

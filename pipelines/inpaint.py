@@ -26,7 +26,10 @@ Stages: list the files (fusion broken), read and validate each element on its ow
 record is rejected here, never inside a batch), run the model through RunInference on fixed-size
 batches (a failing batch is rejected whole, with the error), then paste back and write. Output
 folder:
-    images/NAME-HASH.png                    --write png (or the photo's format with --image-format input)
+    images/NAME-HASH.png                    --write png (or the photo's format with --image-format input),
+                                            with the photo's EXIF, ICC profile (pipelines/photo_metadata.py);
+                                            written whole, and a rerun skips it (pipelines/resume.py)
+    proofs/NAME-HASH.jpg, contact-sheet.jpg --proofs: before/after with the hole outlined (pipelines/proofs.py)
     inpainted-SSSSS-of-NNNNN.tfrecord.gz    --write tfrecord: the records with `image/inpainted/encoded`
     metrics.jsonl                           per-record hole metrics where records carry ground truth
     rejects.jsonl                           one line per rejected input or batch member, with the reason
@@ -57,16 +60,17 @@ from common.progress import Progress
 from common.usage import CommandParser, UsageError, option_strings
 from model.exported import export_hole_layout, load_geometry, require_export
 from model.hole_layouts import hole_layout
-from pipelines import inpaint_masks, mask_files, model_handler
+from pipelines import inpaint_masks, mask_files, model_handler, resume
 from pipelines.engines import engine_for
 from pipelines.files import file_pattern
 from pipelines.inpaint_settings import ENGINES, KEYED, Settings
 from pipelines.options import check_options, pipeline_options, runs_in_this_process
 from pipelines.readers import NAMESPACE, ReadAndValidate
 from pipelines.rejects import REJECT
-from pipelines.tallies import SUMMARY, SumTallies, count_reject, metric_tally, write_summary
-from pipelines.writers import (METRIC_ROWS, METRICS, RECORDS, RECORDS_PREFIX, REJECTS, GzipMembersSink,
-                               WriteJsonLines, WriteOutputs, remove_empty_temp_folders)
+from pipelines.proofs import SHEET_COUNT
+from pipelines.tallies import SUMMARY, SumTallies, count_reject, metric_tally, summary_line, write_summary
+from pipelines.writers import (METRIC_ROWS, METRICS, PROOFS, RECORDS, RECORDS_PREFIX, REJECTS, GzipMembersSink,
+                               WriteJsonLines, WriteOutputs, remove_empty_temp_folders, write_contact_sheet)
 from tfrecords import shards
 
 COMMAND = "inpaint"
@@ -80,10 +84,14 @@ def build(pipeline: beam.Pipeline, settings: Settings,
     """Adds the inpaint stages to `pipeline`; `progress` ticks once per input written or rejected
     (a mask without a photo is no input of its own there: the count is of photos or records)."""
     s = settings
-    items, read_rejects = pipeline | "ReadAndValidate" >> ReadAndValidate(s)
+    items, read_rejects, skipped = pipeline | "ReadAndValidate" >> ReadAndValidate(s, resume.finished_check(s))
     outputs, failed = items | "Inpaint" >> engine_for(s)
     written = outputs | "WriteOutputs" >> beam.ParDo(WriteOutputs(s, progress)).with_outputs(
-        REJECT, RECORDS, METRIC_ROWS, main="done")
+        REJECT, RECORDS, METRIC_ROWS, PROOFS, main="done")
+    if s.proofs:
+        _ = (written[PROOFS]
+             | "FirstProofs" >> beam.combiners.Top.Of(SHEET_COUNT, key=lambda proof: proof[0], reverse=True)
+             | "WriteContactSheet" >> beam.Map(write_contact_sheet, s.output))
 
     if "tfrecord" in s.writes:
         _ = written[RECORDS] | "WriteRecords" >> fileio.WriteToFiles(
@@ -100,6 +108,7 @@ def build(pipeline: beam.Pipeline, settings: Settings,
 
     tallies = (
         (items | "TallyItems" >> beam.Map(lambda _: {"items": 1})),
+        (skipped | "CountSkipped" >> beam.Map(resume.count_skipped, progress)),
         (read_rejects | "TallyReadRejects" >> beam.Map(lambda _: {"read_rejects": 1})),
         (written.done | "TallyInpainted" >> beam.Map(
             lambda done: {"inpainted": 1, "holes": done["holes"], "windows": done["windows"]})),
@@ -137,6 +146,13 @@ def _parser() -> CommandParser:
                         help="Beam's RunInference with this project's handler, or tfx-bsl's on tf.Examples")
     parser.add_argument("--image-format", choices=IMAGE_FORMATS, default="png",
                         help="png (lossless: pixels outside the hole stay exact), or the photo's own format")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo every photo; by default a rerun skips the photos whose image is in the output")
+    parser.add_argument("--strip-metadata", action="store_true",
+                        help="write no EXIF (camera, date, GPS); the ICC profile is kept")
+    parser.add_argument("--proofs", action="store_true",
+                        help=f"also write proofs/: a small before/after image per input with the hole outlined, "
+                             f"and contact-sheet.jpg of the first {SHEET_COUNT}")
     parser.add_argument("--model-copies", type=int, default=None,
                         help="copies of the model per worker machine, each in a process of its own that every "
                              "SDK process there calls (for GPU workers with one SDK process per vCPU); default: "
@@ -163,7 +179,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(model=args.model, input=args.input, output=args.output, geometry=load_geometry(args.model),
                     input_format=input_format, writes=writes, batch_size=args.batch_size, engine=args.engine,
                     image_format=args.image_format, layout=layout, **masks,
-                    model_copies=args.model_copies)
+                    model_copies=args.model_copies,
+                    overwrite=args.overwrite, strip_metadata=args.strip_metadata, proofs=args.proofs)
 
 
 def checked_inputs(settings: Settings) -> list[str]:
@@ -205,6 +222,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     inputs = checked_inputs(settings)
     check_options(beam_args, option_strings(parser), COMMAND)
     make_output(COMMAND, settings.output)
+    resume.remove_partial_files(settings.output)
     options = pipeline_options(beam_args)
     progress = run_progress(settings, inputs, runs_in_this_process(options))
     progress.start()
@@ -224,13 +242,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
     summary["counters"] = counters
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    metrics = summary["metrics"]
-    line = (f"inpaint: {summary['inputs']} inputs -> {summary['inpainted']} inpainted + {summary['rejects']} "
-            f"rejects {summary['rejects_by_reason'] or ''}"
-            + (f"; {summary['holes_inpainted']} holes in {summary['windows_inpainted']} windows"
-               if settings.photo_masks else "")
-            + (f"; hole PSNR {metrics['hole']['psnr']:.2f} dB, L1 {metrics['hole']['l1']:.4f}" if metrics else "")
-            + f"; {summary['seconds']:.1f}s -> {settings.output}")
+    line = summary_line(summary, settings.output)
     logging.info(line)
     print(line, flush=True)
     return summary

@@ -43,6 +43,19 @@ class Item:
             return (1 if self.record.kind == masks.CENTER else hole_windows.count_regions(self.record.mask)), 1
         return 1, 1
 
+    def hole_mask(self) -> np.ndarray:
+        """(H,W) bool, True on the pixels this input has filled, at the output's size."""
+        if self.record is not None:
+            return self.record.mask == masks.HOLE
+        mask = np.zeros((self.photo.height, self.photo.width), bool)
+        for window in self.windows or []:
+            top, left, bottom, right = window.region
+            mask[top:bottom, left:right] |= window.hole
+        if self.windows is None:
+            top, left, bottom, right = self.placement.hole
+            mask[top:bottom, left:right] = True
+        return mask
+
     def example(self, geometry: Geometry) -> bytes:
         """The serialized record the `serve_examples` signature takes (built for photos)."""
         if self.serialized is None:

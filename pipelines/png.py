@@ -21,9 +21,10 @@ CHANNELS = {"L": 1, "RGB": 3, "LA": 2, "RGBA": 4}
 _UP = 2  # the filter type byte of a row filtered against the row above
 
 
-def encode(pixels: np.ndarray, mode: str, icc_profile: bytes | None = None) -> bytes:
+def encode(pixels: np.ndarray, mode: str, icc_profile: bytes | None = None, exif: bytes | None = None) -> bytes:
     """The PNG file of uint8 `pixels` ((H,W) for L, (H,W,C) otherwise) in `mode`, one of
-    `COLOUR_TYPES`, with the ICC profile where given."""
+    `COLOUR_TYPES`, with the ICC profile and the EXIF block (an eXIf chunk; Pillow's
+    `Exif.tobytes()`, its "Exif" header dropped) where given."""
     if mode not in COLOUR_TYPES:
         raise ValueError(f"mode {mode!r} is not one of {tuple(COLOUR_TYPES)}")
     height, width = pixels.shape[:2]
@@ -38,6 +39,8 @@ def encode(pixels: np.ndarray, mode: str, icc_profile: bytes | None = None) -> b
     chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[mode], 0, 0, 0))]
     if icc_profile:
         chunks.append(_chunk(b"iCCP", b"ICC Profile\0\0" + isal_zlib.compress(icc_profile, LEVEL)))
+    if exif:
+        chunks.append(_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0")))
     chunks.append(_chunk(b"IDAT", isal_zlib.compress(filtered, LEVEL)))
     chunks.append(_chunk(b"IEND", b""))
     return SIGNATURE + b"".join(chunks)

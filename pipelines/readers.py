@@ -22,6 +22,7 @@ from tfrecords import Record, masks, shards
 from tfrecords.geometry import Geometry
 
 NAMESPACE = "inpaint"
+SKIPPED = "skipped"  # the tag of the photos an earlier run finished (pipelines/resume.py)
 # Reject reasons beyond the photo decoding ones (pipelines/images.py) and the masks' (mask_files.py).
 CORRUPT_FILE = "corrupt_file"
 INVALID_RECORD = "invalid_record"
@@ -132,14 +133,19 @@ class ReadPhoto(beam.DoFn):
     `shared_mask` is the one mask file for every photo (read once per worker, fitted to each photo);
     every hole grows by `dilate` pixels (`mask_fitting`)."""
 
-    def __init__(self, geometry: Geometry, *, shared_mask: str | None = None, dilate: int = 0) -> None:
+    def __init__(self, geometry: Geometry, finished: Callable[[str], bool] | None = None, *,
+                 shared_mask: str | None = None, dilate: int = 0) -> None:
         self._geometry = geometry
+        self._finished = finished  # whether a photo's output exists: then it is skipped, never read
         self._shared_mask = shared_mask
         self._dilate = dilate
         self._shared_hole: np.ndarray | None = None
 
     def process(self, source: Source) -> Iterator[Any]:
         count_input()
+        if self._finished is not None and self._finished(source.path):
+            yield beam.pvalue.TaggedOutput(SKIPPED, source.path)
+            return
         try:
             yield self._with_mask(source) if source.mask else self._centre(source)
         except _Reject as e:
@@ -179,16 +185,18 @@ class ReadPhoto(beam.DoFn):
 
 
 class ReadAndValidate(beam.PTransform):
-    """The run's inputs -> (Items, rejects): the records of TFRecord shards, the photos, or the
-    photos each with their mask files: of the same relative path and stem under --masks, beside the
-    photo, or the one --mask (`inpaint_masks`; a mask file without a photo, and a photo without one,
-    are each a reject and an input)."""
+    """The run's inputs -> (Items, rejects, skipped): the records of TFRecord shards, the photos, or
+    the photos each with their mask files: of the same relative path and stem under --masks, beside
+    the photo, or the one --mask (`inpaint_masks`; a mask file without a photo, and a photo without
+    one, are each a reject and an input); `finished` tells the photos an earlier run finished, which
+    are skipped (their paths), never read."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, finished: Callable[[str], bool] | None = None) -> None:
         super().__init__()
         self._settings = settings
+        self._finished = finished
 
-    def expand(self, begin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
+    def expand(self, begin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
         s = self._settings
         paths = begin | "MatchFiles" >> ListImageFiles(s.input)
         unpaired = []
@@ -207,10 +215,10 @@ class ReadAndValidate(beam.PTransform):
             reader = ReadRecords(s.geometry, s.layout.serves_masks)
         else:
             sources = sources if s.masks or s.beside_masks else sources | "Sources" >> beam.Map(Source, s.mask or "")
-            reader = ReadPhoto(s.geometry, shared_mask=s.mask, dilate=s.dilate)
-        read = sources | "Read" >> beam.ParDo(reader).with_outputs(REJECT, main="items")
+            reader = ReadPhoto(s.geometry, self._finished, shared_mask=s.mask, dilate=s.dilate)
+        read = sources | "Read" >> beam.ParDo(reader).with_outputs(REJECT, SKIPPED, main="items")
         rejects = [read[REJECT], *unpaired] | "ReadRejects" >> beam.Flatten()
-        return read.items, rejects
+        return read.items, rejects, read[SKIPPED]
 
 
 def _counted(row: dict[str, str]) -> dict[str, str]:

@@ -74,6 +74,7 @@ def write_summary(_, settings: Settings, totals: dict[str, float]) -> dict[str, 
     count = {key: int(value) for key, value in totals.items() if not key.startswith("metric/")}
     rejects_by = {key: value for key, value in count.items() if key.startswith(("reason/", "stage/"))}
     items, read_rejects, inpainted = count.get("items", 0), count.get("read_rejects", 0), count.get("inpainted", 0)
+    skipped = count.get("skipped", 0)  # finished by an earlier run (pipelines/resume.py)
     rejects = sum(v for k, v in rejects_by.items() if k.startswith("stage/"))
     summary = {
         "model": settings.model,
@@ -86,8 +87,9 @@ def write_summary(_, settings: Settings, totals: dict[str, float]) -> dict[str, 
         "model_copies": settings.model_copies,
         "writes": list(settings.writes),
         "geometry": settings.geometry.to_dict(),
-        "inputs": items + read_rejects,
+        "inputs": items + read_rejects + skipped,
         "inpainted": inpainted,
+        "skipped": skipped,
         # Connected hole regions filled, and the model inputs they took (one per record or centre
         # hole; a photo's close holes share one window).
         "holes_inpainted": count.get("holes", 0),
@@ -99,6 +101,20 @@ def write_summary(_, settings: Settings, totals: dict[str, float]) -> dict[str, 
     }
     with FileSystems.create(FileSystems.join(settings.output, SUMMARY), mime_type="application/json") as f:
         f.write(json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n")
-    if summary["inputs"] != inpainted + rejects:
-        raise RuntimeError(f"accounting: {summary['inputs']} inputs != {inpainted} inpainted + {rejects} rejects")
+    if summary["inputs"] != inpainted + skipped + rejects:
+        raise RuntimeError(f"accounting: {summary['inputs']} inputs != {inpainted} inpainted + {skipped} skipped + "
+                           f"{rejects} rejects")
     return summary
+
+
+def summary_line(summary: dict[str, Any], output: str) -> str:
+    """The line a run ends with: inputs done, skipped and rejected by reason, holes filled, the
+    metrics' mean where records carry the truth, wall time and rate (`summary["seconds"]`)."""
+    metrics, seconds = summary["metrics"], summary["seconds"]
+    by_reason = ", ".join(f"{reason} {count}" for reason, count in summary["rejects_by_reason"].items())
+    rate = summary["inpainted"] / seconds if seconds > 0 else 0.0
+    return (f"inpaint: {summary['inputs']} inputs -> {summary['inpainted']} inpainted, {summary['skipped']} skipped "
+            f"(done before), {summary['rejects']} rejected" + (f" ({by_reason})" if by_reason else "")
+            + f"; {summary['holes_inpainted']} holes filled in {summary['windows_inpainted']} windows"
+            + (f"; hole PSNR {metrics['hole']['psnr']:.2f} dB, L1 {metrics['hole']['l1']:.4f}" if metrics else "")
+            + f"; {seconds:.1f}s, {rate:.2f} inputs/s -> {output}")

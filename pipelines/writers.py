@@ -10,6 +10,7 @@ import logging
 import os
 import posixpath
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from apache_beam.metrics import Metrics
 from PIL import Image
 
 from common.progress import Progress
-from pipelines import full_resolution, hole_windows, png
+from pipelines import full_resolution, hole_windows, photo_metadata, png, proofs
 from pipelines.inpaint_settings import Settings
 from pipelines.items import Item, filled
 from pipelines.readers import NAMESPACE
@@ -34,15 +35,19 @@ IMAGES_DIR = "images"
 RECORDS_PREFIX = "inpainted"
 METRICS = "metrics.jsonl"
 REJECTS = "rejects.jsonl"
+PROOFS_DIR = "proofs"
+PARTIAL = ".partial"  # the end of a file's temporary name while it is written (`write_whole`)
 WRITE_FAILED = "write_failed"
-RECORDS, METRIC_ROWS = "records", "metrics"
+RECORDS, METRIC_ROWS, PROOFS = "records", "metrics", "proofs"
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-# What Pillow saves losslessly or well enough to keep the photo's own format with --image-format input.
-# PNG is written by pipelines/png.py (ISA-L deflate: 9x faster than Pillow's zlib level 1 on a full-size
-# photo); the options here are Pillow's.
-_SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}, "BMP": {},
+# What Pillow saves losslessly or well enough to keep the photo's own format with --image-format input
+# (a JPEG with the source's own quantization tables: pipelines/photo_metadata.py). PNG is written by
+# pipelines/png.py (ISA-L deflate: 9x faster than Pillow's zlib level 1 on a full-size photo); the
+# options here are Pillow's.
+_SAVE_OPTIONS = {"JPEG": photo_metadata.FALLBACK_JPEG, "WEBP": {"lossless": True}, "BMP": {},
                  "TIFF": {"compression": "tiff_lzw"}}
-_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
+_WITH_EXIF = ("PNG", "JPEG", "WEBP")
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
 
 
 def output_name(source: str, extension: str, crop_index: int | None = None) -> str:
@@ -71,9 +76,13 @@ class WriteOutputs(beam.DoFn):
         item, outputs = element
         s = self._settings
         try:
-            written = []
-            if "png" in s.writes:
-                written.append(self._write_image(item, outputs))
+            written, proof = [], None
+            if "png" in s.writes or s.proofs:
+                pixels, mode = self._pixels(item, outputs)
+                # The proof first: an image under its final name is a finished input (pipelines/resume.py).
+                proof = self._write_proof(item, pixels) if s.proofs else None
+                if "png" in s.writes:
+                    written.append(self._write_image(item, pixels, mode))
             records = self._records(item, outputs["inpainted"]) if "tfrecord" in s.writes else []
             metrics = self._metrics(item, outputs["inpainted"])
         except Exception as e:
@@ -87,6 +96,8 @@ class WriteOutputs(beam.DoFn):
             logging.info("This worker has inpainted %d inputs", self._done)
         for record in records:
             yield beam.pvalue.TaggedOutput(RECORDS, record)
+        if proof is not None:
+            yield beam.pvalue.TaggedOutput(PROOFS, (item.source, proof))
         if metrics is not None:
             yield beam.pvalue.TaggedOutput(METRIC_ROWS, {"id": item.id, "source": item.source, **metrics})
         holes, windows = item.holes()
@@ -100,35 +111,46 @@ class WriteOutputs(beam.DoFn):
         s = self._settings
         return s.layout.hole_scores(inpainted, item.record.original(), item.record.mask, s.geometry)
 
-    def _write_image(self, item: Item, outputs: dict[str, np.ndarray]) -> str:
+    def _pixels(self, item: Item, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
+        """The output's pixels and mode: the photo with its holes pasted back, or the record's image."""
+        if item.photo is None:
+            return outputs["inpainted"], "RGB"
+        if item.windows is not None:
+            return hole_windows.paste(item.photo, item.windows, outputs["prediction"]), item.photo.mode
+        return full_resolution.paste_back(item.photo, item.placement, outputs["patch"], self._settings.geometry), \
+            item.photo.mode
+
+    def _write_image(self, item: Item, pixels: np.ndarray, mode: str) -> str:
+        """Writes the image, with what the photo carries (pipelines/photo_metadata.py), whole."""
         s = self._settings
-        info: dict[str, Any] = {}
-        if item.photo is not None:
-            if item.windows is not None:
-                pixels = hole_windows.paste(item.photo, item.windows, outputs["prediction"])
-            else:
-                pixels = full_resolution.paste_back(item.photo, item.placement, outputs["patch"], s.geometry)
-            mode = item.photo.mode
-            source_format = item.photo.format if s.image_format == "input" else None
-            if item.photo.info.get("icc_profile"):
-                info["icc_profile"] = item.photo.info["icc_profile"]
-            crop = None
-        else:
-            pixels, mode = outputs["inpainted"], "RGB"
-            source_format, crop = None, item.record.crop_index
-        fmt = source_format if source_format in _SAVE_OPTIONS else "PNG"
+        info = item.photo.info if item.photo is not None else {}
+        crop = item.record.crop_index if item.photo is None else None
+        fmt = photo_metadata.source_format(item.photo) if item.photo is not None and s.image_format == "input" else None
+        fmt = fmt if fmt in _SAVE_OPTIONS else "PNG"
         if fmt == "JPEG" and mode in ("LA", "RGBA"):
             fmt = "PNG"  # JPEG holds no alpha
-        path = FileSystems.join(s.output, IMAGES_DIR, output_name(item.source, _EXTENSIONS[fmt], crop))
+        icc = photo_metadata.icc_out(info, mode)
+        exif = photo_metadata.exif_out(info, s.strip_metadata) if fmt in _WITH_EXIF else None
+        path = FileSystems.join(s.output, IMAGES_DIR, output_name(item.source, EXTENSIONS[fmt], crop))
         if fmt == "PNG":
-            data = png.encode(pixels, mode, info.get("icc_profile"))
+            data = png.encode(pixels, mode, icc, exif)
         else:
+            options = photo_metadata.jpeg_options(info) if fmt == "JPEG" else _SAVE_OPTIONS[fmt]
+            extra = {key: value for key, value in (("icc_profile", icc), ("exif", exif)) if value}
             encoded = io.BytesIO()
-            Image.fromarray(pixels, mode).save(encoded, format=fmt, **_SAVE_OPTIONS[fmt], **info)
+            Image.fromarray(pixels, mode).save(encoded, format=fmt, **options, **extra)
             data = encoded.getvalue()
-        with FileSystems.create(path, mime_type=Image.MIME.get(fmt, "application/octet-stream")) as f:
-            f.write(data)
+        write_whole(path, data, Image.MIME.get(fmt, "application/octet-stream"))
         return path
+
+    def _write_proof(self, item: Item, pixels: np.ndarray) -> bytes:
+        """Writes the input's before/after proof (pipelines/proofs.py); returns its JPEG."""
+        before = np.asarray(item.photo) if item.photo is not None else item.record.masked
+        data = proofs.encode(proofs.proof(before, pixels, item.hole_mask()))
+        crop = item.record.crop_index if item.photo is None else None
+        write_whole(FileSystems.join(self._settings.output, PROOFS_DIR, output_name(item.source, "jpg", crop)), data,
+                    "image/jpeg")
+        return data
 
     def _records(self, item: Item, inpainted: np.ndarray) -> list[bytes]:
         """The records with their inpainted images (the input's record, or the model's view of a
@@ -145,6 +167,23 @@ class WriteOutputs(beam.DoFn):
         else:
             records = [Record(filled(item.model_input, g), g, item.id, item.source, inpainted=inpainted)]
         return [compress_record(record.serialize()) for record in records]
+
+
+def write_whole(path: str, data: bytes, mime_type: str) -> None:
+    """Writes `data` to `path` under a hidden temporary name in the same folder, then renames it: a
+    file under its final name is never half written (pipelines/resume.py)."""
+    folder, name = FileSystems.split(path)
+    temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex[:12]}{PARTIAL}")
+    with FileSystems.create(temporary, mime_type=mime_type) as f:
+        f.write(data)
+    FileSystems.rename([temporary], [path])
+
+
+def write_contact_sheet(first: list[tuple[str, bytes]], output: str) -> None:
+    """The contact sheet of the first proofs (`proofs.contact_sheet`); none where there are none."""
+    if first:
+        write_whole(FileSystems.join(output, PROOFS_DIR, proofs.SHEET_NAME),
+                    proofs.encode(proofs.contact_sheet(sorted(first))), "image/jpeg")
 
 
 class GzipMembersSink(fileio.FileSink):
