@@ -8,6 +8,15 @@ import pytest
 
 from tests.builders import anywhere_mask, build_tiny_records
 
+# A test that needs a trained export, or an evaluation of one, waits for them to be built: slow.
+NEEDS_AN_EXPORT = {"exported_model", "mask_exported_model", "evaluated_dir", "anywhere_evaluated_dir"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if NEEDS_AN_EXPORT & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 # ---------------------------------------------------------------------------------------------
 # Evaluation and report (evaluation/evaluate.py, evaluation/report.py): a tiny eval split of real photos.

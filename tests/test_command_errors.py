@@ -20,6 +20,8 @@ from PIL import Image
 
 from tfrecords import Geometry
 
+pytestmark = pytest.mark.slow  # each case runs a command in a fresh process
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = Geometry(image_size=64, patch_size=32, overlap=2)
 # Hides Beam's GCS filesystem, as an install without apache-beam[gcp] lacks it.

@@ -12,6 +12,8 @@ from evaluation import evaluate, report, report_curves
 from model import train, vgg_weights
 from pipelines import inpaint, preprocess
 
+pytestmark = pytest.mark.slow  # runs the demo's stages end to end
+
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")
 LOCAL_BEAM = ["--runner", "FnApiRunner", "--direct_num_workers", "1"]
 

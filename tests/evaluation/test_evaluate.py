@@ -20,6 +20,8 @@ from tfrecords.masks import centre_mask
 from tfrecords.record import Record
 from tfrecords.shards import split_files
 
+pytestmark = pytest.mark.slow  # evaluates tiny exports against every baseline
+
 G = Geometry()
 
 

@@ -26,6 +26,8 @@ from model.train_options import overrides_from_args, parser as train_parser
 from tfrecords.geometry import Geometry, unmask
 from tfrecords.masks import HOLE, centre_mask
 
+pytestmark = pytest.mark.slow  # trains, resumes and exports tiny runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = Geometry(image_size=64, patch_size=32, overlap=2)
 

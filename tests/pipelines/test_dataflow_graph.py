@@ -20,6 +20,8 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from pipelines import inpaint, preprocess
 from pipelines.inpaint_settings import ENGINES
 
+pytestmark = pytest.mark.slow  # builds an sdist and the Dataflow graphs
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGES = ("tfrecords", "common", "model", "evaluation", "pipelines", "demo")
 WORKER_ENTRY_POINTS = ("pipelines.inpaint", "pipelines.preprocess")

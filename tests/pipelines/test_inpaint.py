@@ -27,6 +27,8 @@ from tests.builders import LIGHT
 from tfrecords import Record
 from tfrecords.geometry import Geometry
 
+pytestmark = pytest.mark.slow  # runs the bulk-inpainting job
+
 G = Geometry()
 HOSTILE_SOURCES = ["../../escape.png", "gs://bucket/a/../../../etc/passwd.jpg", "..", "C:\\..\\..\\evil.png"]
 

@@ -242,6 +242,7 @@ def user_corpus(tmp_path_factory) -> tuple[Path, Path]:
     return photos, masks_dir
 
 
+@pytest.mark.slow
 def test_user_masks_make_user_records_with_every_reject_accounted(user_corpus, tmp_path, capsys):
     photos, masks_dir = user_corpus
     geometry = Geometry()

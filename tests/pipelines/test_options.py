@@ -22,6 +22,7 @@ def _running_bundles_sampling_period(_) -> int:
     return statesampler.get_current_tracker().sampling_period_ms
 
 
+@pytest.mark.slow
 def test_local_bundles_sample_their_state_often_so_a_long_stage_ends_with_its_last_element():
     assert LOCAL_STATE_SAMPLING_MS < statesampler.DEFAULT_SAMPLING_PERIOD_MS
     with beam.Pipeline(options=pipeline_options(["--direct_num_workers", "2"])) as p:

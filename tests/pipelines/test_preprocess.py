@@ -25,6 +25,8 @@ from tfrecords.schema import FEATURE_SPEC, parse_examples
 from tfrecords import masks, shards
 from tests.builders import LIGHT, png_header_only, read_all, read_split, real_photo, same_shards, save, serialized_records
 
+pytestmark = pytest.mark.slow  # runs the preprocess job
+
 REJECTED = {"corrupt.png": images.CORRUPT, "truncated.jpg": images.TRUNCATED, "empty.jpg": images.EMPTY,
             "notes.jpg": images.NOT_AN_IMAGE, "bomb.png": images.DECOMPRESSION_BOMB,
             "tiny.png": images.TOO_SMALL}
