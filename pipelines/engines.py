@@ -60,15 +60,17 @@ class InpaintWithKeyedHandler(InpaintEngine):
     """This project's handler (`KeyedInpainterModelHandler`) on each item's model input."""
 
     def __init__(self, model: str, batch_size: int, layout: HoleLayout = CentreHole(),
-                 model_copies: int | None = None) -> None:
+                 model_copies: int | None = None, photos_in_flight: int | None = None) -> None:
         super().__init__()
         self._model = model
         self._batch_size = batch_size
         self._layout = layout
         self._model_copies = model_copies
+        self._photos_in_flight = photos_in_flight
 
     def handler(self) -> KeyedInpainterModelHandler:
-        return KeyedInpainterModelHandler(self._model, self._batch_size, self._layout, self._model_copies)
+        return KeyedInpainterModelHandler(self._model, self._batch_size, self._layout, self._model_copies,
+                                          self._photos_in_flight)
 
     def model_input(self) -> Callable[[Item], Any]:
         return operator.attrgetter("model_input")
@@ -114,12 +116,14 @@ class _ExamplesByItem(KeyedModelHandler):
 
 
 def engine_for(settings: Settings) -> InpaintEngine:
-    """The engine --engine names, for the export's hole layout."""
+    """The engine --engine names, for the export's hole layout. On photos, a batch holds at most
+    `photos_in_flight` of them (records carry no full-size photo: the batch size alone holds)."""
     s = settings
+    in_flight = s.photos_in_flight if s.input_format == "images" else None
     if s.engine == KEYED:
-        return InpaintWithKeyedHandler(s.model, s.batch_size, s.layout, s.model_copies)
+        return InpaintWithKeyedHandler(s.model, s.batch_size, s.layout, s.model_copies, in_flight)
     assert s.engine == TFX_BSL, s.engine
-    return InpaintWithTfxBsl(s.model, s.batch_size, s.geometry, s.layout)
+    return InpaintWithTfxBsl(s.model, min(s.batch_size, in_flight or s.batch_size), s.geometry, s.layout)
 
 
 def _prediction_outputs(log: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -146,6 +146,10 @@ def _parser() -> CommandParser:
                         help="Beam's RunInference with this project's handler, or tfx-bsl's on tf.Examples")
     parser.add_argument("--image-format", choices=IMAGE_FORMATS, default="png",
                         help="png (lossless: pixels outside the hole stay exact), or the photo's own format")
+    parser.add_argument("--photos-in-flight", type=int, default=16,
+                        help="full-size photos a model batch holds at most, per worker (bounds the inference "
+                             "step's memory: each is its decoded pixels; the batch stays within --batch-size "
+                             "images or windows)")
     parser.add_argument("--overwrite", action="store_true",
                         help="redo every photo; by default a rerun skips the photos whose image is in the output")
     parser.add_argument("--strip-metadata", action="store_true",
@@ -167,6 +171,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
                          f"choose among {','.join(WRITES)}")
     if args.batch_size < 1:
         raise UsageError(COMMAND, f"--batch-size {args.batch_size} is below 1", "give 1 or more")
+    if args.photos_in_flight < 1:
+        raise UsageError(COMMAND, f"--photos-in-flight {args.photos_in_flight} is below 1", "give 1 or more")
     if args.model_copies is not None and args.model_copies < 1:
         raise UsageError(COMMAND, f"--model-copies {args.model_copies} is below 1", "give 1 or more, or leave it out")
     if args.model_copies is not None and args.engine != KEYED:
@@ -179,7 +185,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(model=args.model, input=args.input, output=args.output, geometry=load_geometry(args.model),
                     input_format=input_format, writes=writes, batch_size=args.batch_size, engine=args.engine,
                     image_format=args.image_format, layout=layout, **masks,
-                    model_copies=args.model_copies,
+                    model_copies=args.model_copies, photos_in_flight=args.photos_in_flight,
                     overwrite=args.overwrite, strip_metadata=args.strip_metadata, proofs=args.proofs)
 
 

@@ -28,6 +28,7 @@ class Settings:
     beside_masks: bool = False  # each photo's masks beside it: NAME_mask*.png (pipelines/mask_naming.py)
     dilate: int = 0  # pixels every hole of a photo's mask grows by, as a disk
     model_copies: int | None = None  # copies per machine shared by its SDK processes; None: one per process
+    photos_in_flight: int = 16  # full-size photos a model batch holds at most (photo input)
     overwrite: bool = False  # redo photos whose image is already in the output (pipelines/resume.py)
     strip_metadata: bool = False  # write no EXIF (pipelines/photo_metadata.py)
     proofs: bool = False  # before/after proofs and a contact sheet (pipelines/proofs.py)

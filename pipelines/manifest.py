@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import holes, mask_files
 from pipelines.photo_records import ImageSummary
-from pipelines.shard_files import write_empty_shards
+from pipelines.shard_files import remove_spill_folder, write_empty_shards
 from tfrecords import SCHEMA_VERSION, masks, shards
 
 REJECTS = "rejects.jsonl"
@@ -111,6 +111,7 @@ def write_outputs(_, output: str, counts: dict[Any, int], rejects: list[dict], d
     if manifest["records"] != images_total * settings["crops_per_image"] - dropped:
         raise RuntimeError(f"crops unaccounted for: {manifest}")
     _remove_stale_shards(output, {w["path"] for w in written})
+    remove_spill_folder(output)
     shards.write_manifest(output, manifest)
     return manifest
 

@@ -181,19 +181,34 @@ def _stacked(windows: Windows) -> Windows:
 class KeyedInpainterModelHandler(KeyedModelHandler):
     """The layout's handler on (key, input) pairs; the keys carry each element's context. A batch of
     mask-model elements weighs their windows (an element of more than `batch_size` weighs
-    `batch_size`: BatchElements would emit an empty batch before it)."""
+    `batch_size`: BatchElements would emit an empty batch before it).
+
+    With `photos_in_flight` P (photos, whose full-size pixels ride in the keys), a batch also holds
+    at most P elements: each weighs max(windows x P, batch_size) against a limit of batch_size x P,
+    so at most P elements and at most batch_size windows go in. The step then holds at most P photos
+    in its batch (and the one that closes it), whatever the batch size."""
 
     def __init__(self, model_path: str, batch_size: int = 64, layout: HoleLayout = CentreHole(),
-                 model_copies: int | None = None) -> None:
+                 model_copies: int | None = None, photos_in_flight: int | None = None) -> None:
+        if photos_in_flight is not None and photos_in_flight < 1:
+            raise ValueError(f"photos in flight must be >= 1, got {photos_in_flight}")
         handler = MaskInpainterModelHandler if layout.serves_masks else InpainterModelHandler
         super().__init__(handler(model_path, batch_size, model_copies))
-        self._weigh = (functools.partial(_keyed_windows_weight, limit=batch_size) if layout.serves_masks
-                       else None)
+        self._batch_size = batch_size
+        self._photos_in_flight = photos_in_flight
+        self._weigh = None
+        if photos_in_flight is not None:
+            self._weigh = functools.partial(_weight_in_flight, limit=batch_size, photos=photos_in_flight,
+                                            windows=window_count if layout.serves_masks else _one)
+        elif layout.serves_masks:
+            self._weigh = functools.partial(_keyed_windows_weight, limit=batch_size)
 
     def batch_elements_kwargs(self) -> dict[str, Any]:
         kwargs = dict(super().batch_elements_kwargs())
         if self._weigh is not None:
             kwargs["element_size_fn"] = self._weigh
+        if self._photos_in_flight is not None:
+            kwargs["min_batch_size"] = kwargs["max_batch_size"] = self._batch_size * self._photos_in_flight
         return kwargs
 
     def get_num_bytes(self, batch: Sequence[tuple[Any, Any]]) -> int:
@@ -203,3 +218,13 @@ class KeyedInpainterModelHandler(KeyedModelHandler):
 
 def _keyed_windows_weight(element: tuple[Any, Windows], limit: int) -> int:
     return min(window_count(element[1]), limit)
+
+
+def _one(_: Any) -> int:
+    return 1
+
+
+def _weight_in_flight(element: tuple[Any, Any], limit: int, photos: int, windows: Any) -> int:
+    """An element's weight against a limit of `limit` x `photos`: at least `limit` (so at most
+    `photos` elements fit) and its windows x `photos` (so at most `limit` windows fit)."""
+    return max(min(windows(element[1]), limit) * photos, limit)

@@ -11,7 +11,9 @@ its crops into records, each compressed as a gzip member and keyed by its shard 
 per split is set from the files the command matched, so records go straight to their shard); exact
 duplicates (same sha256) are kept once, at their lexicographically first path (first held-out one,
 if any is, so that a held-out photo stays out of train and eval), and the others' records are left
-out as each shard's records are sorted by id and written as one gzip TFRecord file. Every matched
+out as each shard's records are sorted by id and written as one gzip TFRecord file. Records stream
+to per-bundle spill files as they are made (pipelines/shard_files.py): only the spill files' names
+are grouped by shard, so memory does not grow with the data set. Every matched
 file ends as records, a duplicate or a reject (rejects.jsonl, with its reason), and manifest.json
 states the accounting: files_matched == images + duplicates + rejects (of photos), and every record
 made is in a shard.
