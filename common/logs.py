@@ -13,3 +13,9 @@ def command_logging(level: int = logging.INFO) -> None:
     """Sets up a command's logging to stderr; call once, from its `main`."""
     logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+
+def announce(line: str) -> None:
+    """A command's closing line: on stdout, where a user reads it, and in the log."""
+    logging.info(line)
+    print(line, flush=True)

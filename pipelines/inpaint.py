@@ -44,7 +44,6 @@ startup.configure(command=__name__ == "__main__")  # before TensorFlow is import
 
 import argparse
 import json
-import logging
 import posixpath
 import time
 from typing import Any
@@ -54,7 +53,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
-from common.logs import command_logging
+from common.logs import announce, command_logging
 from common.paths import check_outside, make_output, matched_files
 from common.progress import Progress
 from common.usage import CommandParser, UsageError, option_strings
@@ -249,8 +248,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     summary["counters"] = counters
     summary["seconds"] = round(time.perf_counter() - start, 2)
     line = summary_line(summary, settings.output)
-    logging.info(line)
-    print(line, flush=True)
+    announce(line)
     return summary
 
 

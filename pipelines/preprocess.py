@@ -44,7 +44,6 @@ startup.configure(command=__name__ == "__main__")  # before TensorFlow is import
 
 import argparse
 import dataclasses
-import logging
 import re
 import time
 from typing import Any
@@ -52,7 +51,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from common.logs import command_logging
+from common.logs import announce, command_logging
 from common.paths import check_outside, make_output, matched_files
 from common.progress import Progress
 from common.usage import CommandParser, UsageError, option_strings
@@ -253,8 +252,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         build(pipeline, settings, progress)
     manifest = shards.read_manifest(settings.output)
     line = summary(manifest, settings.output, time.perf_counter() - start)
-    logging.info(line)
-    print(line, flush=True)
+    announce(line)
     return manifest
 
 
