@@ -6,10 +6,10 @@ TF_ENABLE_ONEDNN_OPTS=0 in the environment still turns them off) and, for a comm
 TensorFlow's start-up notices out of its stderr.
 
 Every TensorFlow process prints, before its logging is set up and whatever TF_CPP_MIN_LOG_LEVEL
-says, that oneDNN is on, which CPU instructions it
-could have been built for, and, on a machine without an NVIDIA driver, `Could not find cuda
-drivers` and an `E0000 ... failed call to cuInit` line that reads like a failure; where a uint8 or
-bool tensor meets a oneDNN kernel it logs, as an error, that it falls back to TensorFlow's own.
+says, that oneDNN is on, which CPU instructions it could have been built for, and, on a machine
+without an NVIDIA driver, `Could not find cuda drivers` and an `E0000 ... failed call to cuInit`
+line that reads like a failure; where a uint8 or bool tensor meets a oneDNN kernel it logs, as an
+error, that it falls back to TensorFlow's own.
 `install()` drops exactly those lines and lets everything else through:
 - a filter process reads the process's stderr (file descriptor 2, where TensorFlow's C++ code
   writes) through a pipe and copies every other line to the real stderr as it comes; being a

@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "those files are not inpainted). Needs a mask model's export")
     parser.add_argument("--mask", default=None,
                         help="one mask file for every photo (a watermark, a timestamp, a dust spot), scaled to "
-                             "each photo's size (the hole keeps its place in the frame); a photo whose aspect ratio differs from the mask's by more than "
-                             "1%% is a reject (mask_aspect_mismatch)")
+                             "each photo's size (the hole keeps its place in the frame); a photo whose aspect "
+                             "ratio differs from the mask's by more than 1%% is a reject (mask_aspect_mismatch)")
     parser.add_argument("--dilate", type=int, default=0, metavar="PIXELS",
                         help="grow every hole by a disk of this radius before inpainting (tight hand-drawn or "
                              "detector masks); default 0")

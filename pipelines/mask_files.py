@@ -168,19 +168,13 @@ def masked_crops(image: Image.Image, mask: np.ndarray, spec: CropSpec, seed: str
             row, column = _nth_hole_pixel(hole, cumulative, int(u_hole * cumulative[-1]))
             x = _position_covering((column + 0.5) / scale_x, side, image.width, u_x)
             y = _position_covering((row + 0.5) / scale_y, side, image.height, u_y)
-            crop = _cut_hole(hole, (x * scale_x, y * scale_y, (x + side) * scale_x, (y + side) * scale_y), spec.size)
+            crop = cut_hole(hole, (x * scale_x, y * scale_y, (x + side) * scale_x, (y + side) * scale_y), spec.size)
             if 0 < np.count_nonzero(crop) < crop.size:
                 kept.append(MaskedCrop(index, crop_at(image, (x, y, x + side, y + side), spec.size), crop))
                 break
         else:
             dropped += 1
     return kept, dropped
-
-
-def crop_mask(mask: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """The (size, size) crop of `mask` at the source box (left, top, right, bottom): a crop pixel is
-    hole wherever the hole touches its footprint, so no hole pixel is lost by downsampling."""
-    return _cut_hole(mask == HOLE, box, size)
 
 
 def scale_hole(hole: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -190,7 +184,10 @@ def scale_hole(hole: np.ndarray, width: int, height: int) -> np.ndarray:
     return _touched(rows, 0, hole.shape[1], width, axis=1)
 
 
-def _cut_hole(hole: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
+def cut_hole(hole: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """The (size, size) uint8 crop (255 = hole) of a bool `hole` at the source box (left, top, right,
+    bottom): a crop pixel is hole wherever the hole touches its footprint, so no hole pixel is lost by
+    downsampling."""
     left, top, right, bottom = box
     x0, y0 = max(0, math.floor(left)), max(0, math.floor(top))
     region = hole[y0:math.ceil(bottom), x0:math.ceil(right)]

@@ -41,6 +41,11 @@ def is_beside_mask(path: str) -> bool:
     return photo_stem(path) is not None
 
 
+def _without_extension(path: str) -> str:
+    """A photo's path without its extension: the stem its beside-photo masks name (`photo_stem`)."""
+    return posixpath.splitext(path.replace("\\", "/"))[0]
+
+
 def beside_pattern(pattern: str) -> str:
     """The files among which the photos of an input `pattern` (`files.file_pattern`'s) have their
     masks: every file of the folders the pattern names."""
@@ -56,7 +61,7 @@ def listed(pattern: str) -> list[str]:
 def photos_with_masks(photos: Iterable[str], files: Iterable[str]) -> int:
     """How many of `photos` have a beside-photo mask among `files` (the launch's check)."""
     stems = {photo_stem(path) for path in files} - {None}
-    return sum(posixpath.splitext(path.replace("\\", "/"))[0] in stems for path in photos)
+    return sum(_without_extension(path) in stems for path in photos)
 
 
 def choose(stem: str, photos: list[str], masks: list[str], present: bool) -> tuple[list[Source], list[dict]]:
@@ -100,7 +105,7 @@ class PairPhotosWithBesideMasks(beam.PTransform):
 
 def _photo_keyed(path: str) -> Iterator[tuple[str, str]]:
     if not is_beside_mask(path):
-        yield posixpath.splitext(path.replace("\\", "/"))[0], path
+        yield _without_extension(path), path
 
 
 def _mask_keyed(path: str) -> Iterator[tuple[str, str]]:

@@ -72,7 +72,8 @@ def jpeg_options(info: dict[str, Any]) -> dict[str, Any]:
     if not info.get(QTABLES):
         return dict(FALLBACK_JPEG)
     subsampling = info.get(SUBSAMPLING, -1)
-    return {"qtables": {int(k): v for k, v in info[QTABLES].items()}, "subsampling": subsampling if subsampling >= 0 else 0}
+    return {"qtables": {int(k): v for k, v in info[QTABLES].items()},
+            "subsampling": subsampling if subsampling >= 0 else 0}
 
 
 def _ijg_table(base: tuple[int, ...], quality: int) -> list[int]:

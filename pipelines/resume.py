@@ -19,15 +19,12 @@ import posixpath
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from PIL import Image
 
 from common.progress import Progress
 from pipelines.inpaint_settings import Settings
 from pipelines.readers import NAMESPACE
 from pipelines.writers import EXTENSIONS, IMAGES_DIR, PARTIAL, PROOFS_DIR, output_name
-
-# The extension --image-format input gives a photo of this file extension (any other: PNG).
-_INPUT_EXTENSIONS = {"jpg": "jpg", "jpeg": "jpg", "jpe": "jpg", "webp": "webp", "bmp": "bmp", "tif": "tif",
-                     "tiff": "tif"}
 
 
 def remove_partial_files(output: str) -> int:
@@ -62,7 +59,8 @@ class Finished:
         (told by its file name; a photo with alpha in a format without it is written as PNG)."""
         if self.image_format != "input":
             return [EXTENSIONS["PNG"]]
-        own = _INPUT_EXTENSIONS.get(posixpath.splitext(photo)[1].lower().lstrip("."), EXTENSIONS["PNG"])
+        own_format = Image.registered_extensions().get(posixpath.splitext(photo)[1].lower())
+        own = EXTENSIONS.get(own_format, EXTENSIONS["PNG"])
         return list(dict.fromkeys([own, EXTENSIONS["PNG"]]))
 
 

@@ -118,7 +118,7 @@ def test_read_mask_rejects_with_its_reason(data, reason):
 # ---------------------------------------------------------------------------------------------
 # Cutting a mask with the photo's boxes
 # ---------------------------------------------------------------------------------------------
-def test_crop_mask_marks_every_crop_pixel_the_hole_touches():
+def test_cut_hole_marks_every_crop_pixel_the_hole_touches():
     rng = np.random.default_rng(0)
     for _ in range(60):
         height, width = (int(v) for v in rng.integers(20, 160, 2))
@@ -127,11 +127,11 @@ def test_crop_mask_marks_every_crop_pixel_the_hole_touches():
         side = rng.uniform(0.3, 1.0) * min(height, width)  # down- and upsampling
         left, top = rng.uniform(0, width - side), rng.uniform(0, height - side)
         box = (left, top, left + side, top + side)
-        assert np.array_equal(mask_files.crop_mask(mask, box, size), touched_by_brute_force(mask, box, size))
+        assert np.array_equal(mask_files.cut_hole(mask == mask_files.HOLE, box, size), touched_by_brute_force(mask, box, size))
     # One hole pixel in a 1000-pixel-wide source stays one hole pixel at 10x10, where its footprint is.
     single = np.zeros((1000, 1000), np.uint8)
     single[555, 123] = 255
-    cut = mask_files.crop_mask(single, (0, 0, 1000, 1000), 10)
+    cut = mask_files.cut_hole(single == mask_files.HOLE, (0, 0, 1000, 1000), 10)
     assert np.argwhere(cut == 255).tolist() == [[5, 1]]
 
 
