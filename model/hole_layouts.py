@@ -39,6 +39,7 @@ class HoleLayout(abc.ABC):
     description: str  # what the layout's holes are, for messages
     batch_keys: tuple[str, ...]  # the keys of a training batch the train step takes
     grid_name: str  # the TensorBoard image grid's name, its columns in order
+    serving_outputs: tuple[str, ...]  # what the export's signatures return (model/inference.py)
 
     @abc.abstractmethod
     def build_generator(self, geometry: Geometry, bottleneck: int, width: int, dtype: Any, upsampling: str,
@@ -106,6 +107,7 @@ class CentreHole(HoleLayout):
     description = "the centre hole"
     batch_keys = ("masked", "patch")
     grid_name = "masked_inpainted_truth"
+    serving_outputs = ("inpainted", "patch")
 
     def build_generator(self, geometry, bottleneck, width, dtype, upsampling, coarse_fill):
         return build_generator(geometry, bottleneck, width, dtype=dtype, upsampling=upsampling,
@@ -167,6 +169,7 @@ class HolesAnywhere(HoleLayout):
     description = "holes anywhere (a mask per record)"
     batch_keys = ("masked", "mask", "original")
     grid_name = "masked_mask_inpainted_truth"
+    serving_outputs = ("inpainted", "prediction")
 
     def build_generator(self, geometry, bottleneck, width, dtype, upsampling, coarse_fill):
         return build_mask_generator(geometry, bottleneck, width, dtype=dtype, upsampling=upsampling,

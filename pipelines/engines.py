@@ -22,7 +22,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from model.hole_layouts import CentreHole, HoleLayout
 from pipelines.inpaint_settings import KEYED, TFX_BSL, Settings
 from pipelines.items import Item
-from pipelines.model_handler import OUTPUTS, KeyedInpainterModelHandler
+from pipelines.model_handler import KeyedInpainterModelHandler
 from pipelines.rejects import reject
 from tfrecords.geometry import Geometry
 
@@ -87,7 +87,7 @@ class InpaintWithTfxBsl(InpaintEngine):
         self._model = model
         self._batch_size = batch_size
         self._geometry = geometry
-        self._names = OUTPUTS[layout.name]
+        self._names = layout.serving_outputs
 
     def handler(self) -> KeyedModelHandler:
         from tfx_bsl.public.beam.run_inference import CreateModelHandler

@@ -41,8 +41,6 @@ if getattr(run_inference, "resource", False) is None:
 
 NAMESPACE = "inpaint_model"
 MODEL_LOADS = "model_loads"
-# The outputs of each hole layout's `serving_default` (model/export.py).
-OUTPUTS = {"center": ("inpainted", "patch"), "anywhere": ("inpainted", "prediction")}
 # One mask-model element: (images (S,S,3), masks (S,S)) for a window, (K,S,S,3), (K,S,S) for K.
 Windows = tuple[np.ndarray, np.ndarray]
 
