@@ -1,6 +1,8 @@
 """make demo's stage estimates and wall times."""
 import time
 
+import pytest
+
 from demo import timing as demo_timing
 from demo.timing import DemoSize, expected_seconds
 
@@ -30,3 +32,24 @@ def test_plan_took_and_summary_write_and_read_one_log(tmp_path, capsys):
     demo_timing.main(["summary", "--log", log])
     out = capsys.readouterr().out
     assert "preprocess" in out and "-> 75 s" in out and "train" not in out
+
+
+def test_a_smaller_test_fraction_shortens_only_the_stages_that_read_the_test_split(tmp_path):
+    demo = DemoSize(photos=840, crops=16, steps=2400, batch=32)
+    full = expected_seconds(demo, 2, bfloat16=True)
+    held = expected_seconds(DemoSize(840, 16, 2400, 32, test_fraction=0.045), 2, True)
+    assert held["train"] == full["train"] and held["preprocess"] == full["preprocess"]
+    assert held["evaluate"] - 15.0 == pytest.approx((full["evaluate"] - 15.0) * 0.45)
+    # Twice the photos at 0.045 cost the evaluation what the ~450 photos did at 0.1.
+    before = expected_seconds(DemoSize(452, 16, 2400, 32), 2, True)
+    assert held["evaluate"] == pytest.approx(before["evaluate"], rel=0.2)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.jpg").write_bytes(b"")
+    log = str(tmp_path / "timing.tsv")
+    demo_timing.main(["plan", "--raw", str(raw), "--crops", "1000", "--steps", "1", "--batch", "1",
+                      "--test-fraction", "0.5", "--log", log])
+    expected = dict(line.split("\t")[1:] for line in open(log).read().splitlines())
+    planned = DemoSize(1, 1000, 1, 1, test_fraction=0.5)
+    assert float(expected["evaluate"]) == pytest.approx(
+        expected_seconds(planned, demo_timing.cores(), demo_timing.cpu_has_amx_bfloat16())["evaluate"], abs=0.1)
