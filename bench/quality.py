@@ -72,12 +72,16 @@ VARIANTS = {
                     "(weight 0.001, D at lr 2e-5)",
                     lambda steps: ["--phase-steps", f"{steps - steps // 6},{steps // 6}"]),
     "paper": ("the paper's recipe (--recipe paper) at the same batch size", _with_steps("--recipe", "paper")),
+    "unet": ("the gated U-Net generator (model/unet.py) in place of the context encoder",
+             _with_steps("--generator", "unet")),
+    "unet_views": ("the gated U-Net with fresh views: every step a new scale and place of each crop (and, holes "
+                   "anywhere, another record's hole)", _with_steps("--generator", "unet", "--fresh-views")),
 }
 # (metrics.json region, metric) of each column
 COLUMNS = (("hole", "psnr"), ("hole", "l1"), ("hole", "ssim"), ("perceptual", "lpips"),
            ("perceptual", "vgg_feature"))
 HEADERS = ("PSNR dB", "L1 %", "SSIM", "LPIPS", "VGG dist")
-BASELINE_METHODS = "mean_fill,telea,navier_stokes,biharmonic,fsr"
+BASELINE_METHODS = "mean_fill,telea,navier_stokes,biharmonic,harmonic,fsr"
 
 
 def ensemble_suffix(self_ensemble: str) -> str:

@@ -90,6 +90,9 @@ CONFIGS = {
     "C1000/w32 resize-conv bf16 (demo on AMX)": (dict(bottleneck=1000, width=32, upsampling="resize",
                                                    mixed_precision="bfloat16"), 1),
     "C4000/w64 (paper) bf16": (dict(bottleneck=4000, width=64, mixed_precision="bfloat16"), 1),
+    "U-Net w32 bf16": (dict(generator="unet", width=32, mixed_precision="bfloat16"), 1),
+    "U-Net w24 bf16": (dict(generator="unet", width=24, mixed_precision="bfloat16"), 1),
+    "U-Net w16 bf16": (dict(generator="unet", width=16, mixed_precision="bfloat16"), 1),
 }
 
 

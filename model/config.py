@@ -9,8 +9,11 @@ from typing import Any
 PAPER_STRUCTURAL_FRACTION = 50 / 60
 # Fields that fix the networks' shapes, what a checkpoint holds or how the best one is chosen: a resumed
 # run must keep them.
-ARCHITECTURE_FIELDS = ("bottleneck", "width", "upsampling", "coarse_fill", "ema_momentum", "select_by")
+ARCHITECTURE_FIELDS = ("generator", "bottleneck", "width", "upsampling", "coarse_fill", "ema_momentum", "select_by")
 UPSAMPLING = ("resize", "bilinear", "transpose")
+# The generator network: the paper's context encoder (model/networks.py) or the gated U-Net
+# (model/unet.py), which sees the context at every resolution.
+GENERATORS = ("context-encoder", "unet")
 # What the hole holds when the encoder sees it (model/networks.py): the fill colour ("none", the
 # paper's) or its harmonic fill from the context ("harmonic"); and what "auto" picks per hole layout:
 # the harmonic start for holes anywhere, where it was measured (bench/RESULTS.md), the paper's fill
@@ -32,6 +35,8 @@ RECIPES = ("measured", "paper")
 
 @dataclasses.dataclass
 class TrainConfig:
+    # The generator: "unet" (model/unet.py) or the paper's "context-encoder" (model/networks.py).
+    generator: str = "context-encoder"
     # Networks: the context encoder's bottleneck channels and its base width (64 in the paper);
     # the decoder doubles its side with nearest-neighbour upsampling + 3x3 convolution ("resize": no
     # checkerboard pattern) or, as in the paper, with 4x4 stride-2 transposed convolutions ("transpose").
@@ -71,6 +76,9 @@ class TrainConfig:
     quarter_turns: bool = True
     color_jitter: float = 0.2
     grayscale_fraction: float = 0.1
+    # Fresh views: every step takes each crop at a random scale and place within its record and, where
+    # holes are anywhere, gives it another record's hole (model/data.py fresh_views).
+    fresh_views: bool = False
     # Export the checkpoint with the best eval-split score (kept under checkpoints/best/), not the last:
     # by hole L1, which follows a run's trend closest against the noise between evaluations
     # (bench/RESULTS.md); "psnr" ranks by hole PSNR.
@@ -109,6 +117,7 @@ class TrainConfig:
                              f"{self.grayscale_fraction} in [0, 1]")
         for name, allowed in (("mixed_precision", ("auto", "on", "bfloat16", "off")), ("jit_compile", ("auto", "on", "off")),
                               ("strategy", ("auto", "default", "mirrored")), ("upsampling", UPSAMPLING),
+                              ("generator", GENERATORS),
                               ("coarse_fill", COARSE_FILLS),
                               ("lr_schedule", LR_SCHEDULES), ("pixel_loss", PIXEL_LOSSES),
                               ("select_by", tuple(SELECTION_METRICS))):

@@ -25,6 +25,10 @@ from tfrecords.schema import parse_examples
 
 AUTOTUNE = tf.data.AUTOTUNE
 MAX_PARALLEL_FILES = 16
+# The smallest view `fresh_views` takes of a crop, as a fraction of its side: the preprocess's crops
+# already span half the photo's shorter side to all of it, and a view much smaller than the crop is an
+# upscale blurrier than any test crop.
+SMALLEST_VIEW = 0.75
 
 
 def geometry_from_manifest(data_dir: str) -> Geometry:
@@ -66,6 +70,19 @@ def turn_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.gather(choices, turns, axis=1, batch_dims=1)
 
 
+def fresh_views(images: tf.Tensor, seed: tf.Tensor, smallest: float = SMALLEST_VIEW) -> tf.Tensor:
+    """Each crop replaced by a square of it, its side a uniform fraction in [`smallest`, 1] of the
+    crop's and its place uniform, resized back to the crop's side (bilinear): a new view of the photo
+    at another scale and place every time a record comes round. uint8 in, uint8 out."""
+    n, side = tf.shape(images)[0], images.shape[1]
+    fraction = tf.random.stateless_uniform([n], seed, smallest, 1.0)
+    top = tf.random.stateless_uniform([n], seed + [0, 1]) * (1.0 - fraction)
+    left = tf.random.stateless_uniform([n], seed + [0, 2]) * (1.0 - fraction)
+    boxes = tf.stack([top, left, top + fraction, left + fraction], axis=1)
+    views = tf.image.crop_and_resize(tf.cast(images, tf.float32), boxes, tf.range(n), [side, side])
+    return tf.cast(tf.clip_by_value(tf.round(views), 0.0, 255.0), tf.uint8)
+
+
 def jitter_colours(images: tf.Tensor, seed: tf.Tensor, strength: float, grayscale_fraction: float) -> tf.Tensor:
     """Per crop: brightness, contrast and saturation each scaled by a factor in [1 - strength,
     1 + strength], then a `grayscale_fraction` of the crops made grey. uint8 in, uint8 out."""
@@ -89,9 +106,13 @@ def jitter_colours(images: tf.Tensor, seed: tf.Tensor, strength: float, grayscal
 def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int, shuffle_buffer: int,
                   flip: bool = True, start: tuple[int, int] = (0, 0), color_jitter: float = 0.0,
                   grayscale_fraction: float = 0.0, holes: HoleLayout = CentreHole(),
-                  quarter_turns: bool = False) -> tf.data.Dataset:
+                  quarter_turns: bool = False, views: bool = False) -> tf.data.Dataset:
     """Endless batches {masked, patch (uint8), epoch, batch (int64)} (the centre hole), or {masked,
     mask, original, epoch, batch} (holes anywhere), starting after position `start`.
+
+    With `views`, every crop is a fresh view of its record (`fresh_views`) and, where holes are
+    anywhere, takes another record's hole (HoleLayout.fresh_holes): each step sees crops and holes
+    that no earlier step saw in that combination.
 
     `start` = (epoch, batch) of the first batch to produce.
     """
@@ -125,6 +146,8 @@ def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int,
         return images
 
     def augment(images: tf.Tensor, batch_seed: tf.Tensor) -> tf.Tensor:
+        if views:
+            images = fresh_views(images, batch_seed + [0, 3_000_017])
         images = move(images, batch_seed)
         if color_jitter or grayscale_fraction:
             images = jitter_colours(images, batch_seed + [0, 1_000_003], color_jitter, grayscale_fraction)
@@ -132,10 +155,12 @@ def train_dataset(data_dir: str, geometry: Geometry, batch_size: int, seed: int,
 
     def parse(epoch: tf.Tensor, index: tf.Tensor, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         parsed = parse_examples(serialized, geometry, layout=holes.name)
+        if views:
+            parsed = holes.fresh_holes(parsed)
         batch_seed = tf.stack([epoch_seed_of(seed, epoch), index])
         batch = holes.training_batch(parsed, geometry, lambda images: move(images, batch_seed),
                                      lambda images: augment(images, batch_seed),
-                                     bool(flip or quarter_turns or color_jitter or grayscale_fraction))
+                                     bool(flip or quarter_turns or color_jitter or grayscale_fraction or views))
         return {**batch, "epoch": epoch, "batch": index}
 
     return (tf.data.Dataset.range(start_epoch, tf.int64.max)

@@ -106,8 +106,7 @@ def restore_run(model_dir: str, checkpoint: str = "best") -> tuple[keras.Model, 
     best = tf.train.latest_checkpoint(os.path.join(model_dir, layout.BEST_CHECKPOINT))
     chosen = best if checkpoint == "best" and best else latest
     # float32 whatever the training policy: the export must run on CPUs as well as GPUs.
-    generator = hole_layout(run["holes"]).build_generator(geometry, config.bottleneck, config.width, "float32",
-                                                          config.upsampling, config.coarse_fill)
+    generator = hole_layout(run["holes"]).build_generator(geometry, config, "float32")
     step, trained = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(generator=generator, step=step).restore(chosen).expect_partial().assert_existing_objects_matched()
     if chosen != best and config.ema_momentum:

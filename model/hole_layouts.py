@@ -20,7 +20,9 @@ import tensorflow as tf
 
 from model import inference
 from model.metrics import inpainting_metrics, masked_metrics
+from model.config import TrainConfig
 from model.networks import build_generator, build_mask_generator
+from model.unet import build_unet
 from tfrecords.geometry import Box, Geometry
 from tfrecords.masks import HOLE, LAYOUTS, centre_mask
 from tfrecords.schema import parse_examples
@@ -41,10 +43,18 @@ class HoleLayout(abc.ABC):
     grid_name: str  # the TensorBoard image grid's name, its columns in order
     serving_outputs: tuple[str, ...]  # what the export's signatures return (model/inference.py)
 
+    def build_generator(self, geometry: Geometry, config: TrainConfig, dtype: Any) -> keras.Model:
+        """The layout's generator network of `config.generator`: the gated U-Net (model/unet.py) or
+        the context encoder (model/networks.py)."""
+        if config.generator == "unet":
+            return build_unet(geometry, config.width, dtype, centre_hole=self.fixed_hole)
+        return self.build_context_encoder(geometry, config.bottleneck, config.width, dtype, config.upsampling,
+                                          config.coarse_fill)
+
     @abc.abstractmethod
-    def build_generator(self, geometry: Geometry, bottleneck: int, width: int, dtype: Any, upsampling: str,
-                        coarse_fill: str) -> keras.Model:
-        """The layout's generator network (model/networks.py)."""
+    def build_context_encoder(self, geometry: Geometry, bottleneck: int, width: int, dtype: Any,
+                              upsampling: str, coarse_fill: str) -> keras.Model:
+        """The layout's context encoder (model/networks.py)."""
 
     @abc.abstractmethod
     def discriminator_side(self, geometry: Geometry) -> int | None:
@@ -87,6 +97,11 @@ class HoleLayout(abc.ABC):
         `augment` is `move` and the colour changes; `augmenting` whether either does anything."""
 
     @abc.abstractmethod
+    def fresh_holes(self, parsed: Batch) -> Batch:
+        """A parsed training batch whose crops take holes they were not preprocessed with (where the
+        layout's holes vary), for fresh views (model/data.py)."""
+
+    @abc.abstractmethod
     def grid_columns(self, batch: Batch, inpainted: tf.Tensor, truth: tf.Tensor) -> list[tf.Tensor]:
         """The columns of the TensorBoard image grid, uint8 (N,S,S,3) each, named by `grid_name`."""
 
@@ -109,7 +124,7 @@ class CentreHole(HoleLayout):
     grid_name = "masked_inpainted_truth"
     serving_outputs = ("inpainted", "patch")
 
-    def build_generator(self, geometry, bottleneck, width, dtype, upsampling, coarse_fill):
+    def build_context_encoder(self, geometry, bottleneck, width, dtype, upsampling, coarse_fill):
         return build_generator(geometry, bottleneck, width, dtype=dtype, upsampling=upsampling,
                                coarse_fill=coarse_fill)
 
@@ -143,6 +158,9 @@ class CentreHole(HoleLayout):
             masked, patch = inference.mask_again(augment(inference.originals(masked, patch, geometry)), geometry)
         return {"masked": masked, "patch": patch}
 
+    def fresh_holes(self, parsed):
+        return parsed
+
     def grid_columns(self, batch, inpainted, truth):
         return [batch["masked"], inpainted, truth]
 
@@ -171,7 +189,7 @@ class HolesAnywhere(HoleLayout):
     grid_name = "masked_mask_inpainted_truth"
     serving_outputs = ("inpainted", "prediction")
 
-    def build_generator(self, geometry, bottleneck, width, dtype, upsampling, coarse_fill):
+    def build_context_encoder(self, geometry, bottleneck, width, dtype, upsampling, coarse_fill):
         return build_mask_generator(geometry, bottleneck, width, dtype=dtype, upsampling=upsampling,
                                     coarse_fill=coarse_fill)
 
@@ -205,6 +223,11 @@ class HolesAnywhere(HoleLayout):
         mask = move(parsed["mask"])
         original = augment(parsed["original"])
         return {"masked": inference.fill_holes(original, mask, geometry), "mask": mask, "original": original}
+
+    def fresh_holes(self, parsed):
+        # The batch is a shuffle of the split: the next record's mask is a random other hole, and the
+        # flips and turns then drawn for it are its own.
+        return {**parsed, "mask": tf.roll(parsed["mask"], 1, axis=0)}
 
     def grid_columns(self, batch, inpainted, truth):
         return [batch["masked"], tf.repeat(tf.cast(batch["mask"], tf.uint8) * 255, 3, axis=-1), inpainted, truth]

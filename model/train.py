@@ -81,8 +81,7 @@ class Trainer:
         policy = self.hardware.policy
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
-            self.generator = self.holes.build_generator(self.geometry, config.bottleneck, config.width, policy,
-                                                        config.upsampling, config.coarse_fill)
+            self.generator = self.holes.build_generator(self.geometry, config, policy)
             self.discriminator = build_discriminator(self.geometry, config.width, dtype=policy,
                                                      side=self.holes.discriminator_side(self.geometry))
             self.vgg = build_vgg_features(self.vgg_weights.arrays, dtype=policy)
@@ -226,7 +225,7 @@ class Trainer:
             return
         position = (int(self.data_epoch), int(self.data_batch))
         data = train_dataset(self.data_dir, self.geometry, c.batch_size, c.seed, c.shuffle_buffer, c.flip, position,
-                             c.color_jitter, c.grayscale_fraction, self.holes, c.quarter_turns)
+                             c.color_jitter, c.grayscale_fraction, self.holes, c.quarter_turns, c.fresh_views)
         for _, batch in zip(range(start, stop), data):
             yield batch
 

@@ -12,6 +12,7 @@ from model.config import PAPER_RECIPE, RECIPES, TrainConfig
 COMMAND = "model.train"
 
 HELP = {
+    "generator": "unet (gated U-Net: skips, dilated middle, harmonic start) | context-encoder (the paper's)",
     "bottleneck": "channels of the 1x1 bottleneck (paper 4000; smaller makes CPU runs practical)",
     "width": "base width of both networks (paper 64)",
     "lr_g": "generator learning rate", "lr_d": "discriminator learning rate",
@@ -49,10 +50,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--quarter-turns", action=argparse.BooleanOptionalAction, default=None,
                         help="turn each training crop by a random multiple of 90 degrees "
                              f"(default {TrainConfig.quarter_turns})")
+    parser.add_argument("--fresh-views", action=argparse.BooleanOptionalAction, default=None,
+                        help="each step takes every crop at a random scale and place within its record and, "
+                             "holes anywhere, another record's hole (default "
+                             f"{TrainConfig.fresh_views})")
     parser.add_argument("--no-select-best", dest="select_best", action="store_false", default=None,
                         help="export the last checkpoint, not the one the periodic evaluation selected")
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("phase_steps", "flip", "quarter_turns", "select_best"):
+        if field.name in ("phase_steps", "flip", "quarter_turns", "fresh_views", "select_best"):
             continue
         default = field.default
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(default), default=None,
