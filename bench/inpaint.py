@@ -170,7 +170,7 @@ def direct_windows(model: str, photos: str, masks_dir: str, batch_size: int) -> 
     stacks = []
     for name in sorted(os.listdir(photos)):
         with open(os.path.join(photos, name), "rb") as f:
-            photo = full_resolution.open_upright(f.read())
+            photo = full_resolution.Photo.of(full_resolution.open_upright(f.read()))
         with open(os.path.join(masks_dir, os.path.splitext(name)[0] + ".png"), "rb") as f:
             mask = mask_files.read_mask(f.read(), photo.width, photo.height)
         windows = hole_windows.plan(mask, geometry.image_size)

@@ -27,6 +27,8 @@ from pipelines.rejects import reject
 from tfrecords.geometry import Geometry
 
 INFERENCE_FAILED = "inference_failed"
+# An item and what goes with it: typed, so that the item takes ItemCoder (pipelines/items.py).
+WithItem = beam.typehints.Tuple[Item, beam.typehints.Any]
 EXAMPLES_SIGNATURE = "serve_examples"
 
 
@@ -49,9 +51,13 @@ class InpaintEngine(beam.PTransform):
         model_input, outputs_of = self.model_input(), self.outputs_of()
         results, failed = (
             items
-            | "PairWithModelInput" >> beam.Map(lambda item: (item, model_input(item)))
+            | "PairWithModelInput" >> beam.Map(lambda item: (item, model_input(item))).with_output_types(WithItem)
             | "RunInference" >> RunInference(self.handler()).with_exception_handling())
-        outputs = results | "Outputs" >> beam.MapTuple(lambda item, inference: (item, outputs_of(inference)))
+        # RunInference declares no output type (its DoFn's is Any): the keyed handler's results are
+        # (item, inference), typed here so that they too take ItemCoder.
+        results.element_type = WithItem
+        outputs = results | "Outputs" >> beam.MapTuple(
+            lambda item, inference: (item, outputs_of(inference))).with_output_types(WithItem)
         rejects = failed.failed_inferences | "RejectFailedBatches" >> beam.FlatMap(_failed_batch)
         return outputs, rejects
 

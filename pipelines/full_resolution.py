@@ -6,6 +6,11 @@ side for the default hole). The window is resized to the model's input; the pred
 resampled straight onto the hole's pixel grid and pasted into the untouched original, so every
 pixel outside the hole is bit-identical to the input.
 
+A photo is decoded once (`open_upright`) and its pixels are taken out of Pillow once, as the numpy
+array a `Photo` holds (Pillow keeps an RGB pixel in 4 bytes; every `np.asarray` of an `Image` is a
+repacking copy of the whole photo): the model's inputs are cut from it, the prediction is pasted
+into a copy of it, and it is what crosses Beam's coders.
+
 Greyscale (L, LA) and RGBA photos keep their mode: the hole's prediction is converted to grey, and
 alpha is never touched. Other modes (palette, CMYK, 16-bit, ...) become 8-bit RGB first, as the
 preprocess stage's `images.to_rgb` does. EXIF orientation is applied, as in preprocessing, so the
@@ -16,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import warnings
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -24,6 +30,45 @@ from pipelines import images, photo_metadata
 from tfrecords.geometry import Box, Geometry
 
 KEPT_MODES = ("L", "LA", "RGB", "RGBA")
+_ORIENTATION = 0x0112
+
+
+@dataclasses.dataclass(eq=False)
+class Photo:
+    """A photo upright at full resolution as the inpaint job holds it: its uint8 pixels, (H,W) for
+    L and (H,W,C) otherwise, its mode (one of `KEPT_MODES`) and what it carries (`info`: its format,
+    EXIF block and ICC profile, `photo_metadata`)."""
+
+    pixels: np.ndarray
+    mode: str
+    info: dict[str, Any]
+
+    @classmethod
+    def of(cls, image: Image.Image) -> "Photo":
+        """The photo of a decoded image in one of `KEPT_MODES` (its pixels copied out once)."""
+        if image.mode not in KEPT_MODES:
+            raise ValueError(f"mode {image.mode!r} is not one of {KEPT_MODES}")
+        return cls(np.asarray(image), image.mode, dict(image.info))
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+    def rgb(self, box: Box) -> np.ndarray:
+        """The uint8 (h,w,3) RGB pixels of `box` (top, left, bottom, right), as Pillow's
+        `convert("RGB")` makes them: grey repeated, alpha dropped. A view where the photo is RGB."""
+        top, left, bottom, right = box
+        pixels = self.pixels[top:bottom, left:right]
+        if self.mode == "RGB":
+            return pixels
+        if self.mode == "RGBA":
+            return pixels[..., :3]
+        grey = pixels if self.mode == "L" else pixels[..., 0]
+        return np.repeat(grey[..., None], 3, axis=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +99,11 @@ def open_upright(data: bytes, max_pixels: int = images.MAX_IMAGE_PIXELS) -> Imag
 
     Unlike `images.decode`, which serves the preprocess stage, the photo keeps its size and mode.
     """
+    return upright(decoded(data, max_pixels))
+
+
+def decoded(data: bytes, max_pixels: int = images.MAX_IMAGE_PIXELS) -> Image.Image:
+    """The photo in `data` decoded as it is stored (`open_upright`'s first step), or `Rejected`."""
     if not data:
         raise images.Rejected(images.EMPTY, "zero bytes")
     with warnings.catch_warnings():
@@ -73,9 +123,17 @@ def open_upright(data: bytes, max_pixels: int = images.MAX_IMAGE_PIXELS) -> Imag
             raise images.Rejected(reason, str(e)) from e
         except (SyntaxError, ValueError, EOFError) as e:
             raise images.Rejected(images.CORRUPT, str(e)) from e
+    return image
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """A decoded photo turned upright by its EXIF orientation, in one of `KEPT_MODES`, with what it
+    carries (`photo_metadata.remember`) in its `info` (`open_upright`'s second step)."""
     carried = photo_metadata.remember(image)
     try:
-        image = ImageOps.exif_transpose(image)
+        # Only a photo that needs turning is turned: exif_transpose copies an upright one whole.
+        if image.getexif().get(_ORIENTATION, 1) in range(2, 9):
+            image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block is no reason to lose the photo
         pass
     if image.mode not in KEPT_MODES:
@@ -94,14 +152,26 @@ def model_input(image: Image.Image, placement: Placement, geometry: Geometry) ->
     return np.asarray(window, dtype=np.uint8)
 
 
-def paste_back(image: Image.Image, placement: Placement, patch: np.ndarray, geometry: Geometry) -> np.ndarray:
+def paste_back(photo: Photo, placement: Placement, patch: np.ndarray, geometry: Geometry,
+               out: np.ndarray | None = None) -> np.ndarray:
     """The photo's pixels with the hole replaced by the predicted (P,P,3) patch resampled onto it.
 
-    Returns (H,W) for L, (H,W,C) otherwise; every pixel outside the hole is the input's.
+    Returns (H,W) for L, (H,W,C) otherwise; every pixel outside the hole is the input's. Written
+    into `out` (the photo's shape, a `png.Canvas`'s pixels) where given, else into a copy.
     """
-    pixels = np.array(image, dtype=np.uint8)
-    put_rgb(pixels, image.mode, placement.hole, _patch_on_hole(patch, placement, geometry))
+    pixels = copied(photo, out)
+    put_rgb(pixels, photo.mode, placement.hole, _patch_on_hole(patch, placement, geometry))
     return pixels
+
+
+def copied(photo: Photo, out: np.ndarray | None = None) -> np.ndarray:
+    """The photo's pixels copied into `out`, or into a new array."""
+    if out is None:
+        return photo.pixels.copy()
+    if out.shape != photo.pixels.shape:
+        raise ValueError(f"cannot copy a {photo.pixels.shape} photo into {out.shape}")
+    out[...] = photo.pixels
+    return out
 
 
 def put_rgb(pixels: np.ndarray, mode: str, box: Box, rgb: np.ndarray, where: np.ndarray | None = None) -> None:

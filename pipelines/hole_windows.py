@@ -53,12 +53,12 @@ def count_regions(mask: np.ndarray) -> int:
 
 def plan(mask: np.ndarray, size: int, max_fraction: float = MAX_HOLE_FRACTION,
          merge_fraction: float = MERGE_FRACTION) -> list[Window]:
-    """The windows that fill every hole of an (H,W) mask for a model of `size` x `size` input, in
-    the raster order of the holes; `Rejected(HOLE_TOO_LARGE)` if a hole's window would not fit."""
-    labels, count = ndimage.label(mask == HOLE, structure=_EIGHT_CONNECTED)
-    boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in ndimage.find_objects(labels)],
-                     np.int64).reshape(count, 4)
-    members = [[label] for label in range(1, count + 1)]
+    """The windows that fill every hole of an (H,W) mask (uint8, 255 = hole; or a bool hole) for a
+    model of `size` x `size` input, in the raster order of the holes; `Rejected(HOLE_TOO_LARGE)` if
+    a hole's window would not fit."""
+    boxes, pieces = regions(_hole(mask))
+    count = len(pieces)
+    members = [[k] for k in range(count)]
     alive = np.ones(count, bool)
 
     def sides(b: np.ndarray) -> np.ndarray:
@@ -96,21 +96,62 @@ def plan(mask: np.ndarray, size: int, max_fraction: float = MAX_HOLE_FRACTION,
         side = int(min(sides(boxes[i]), short))
         top = min(max(t - (side - (b - t)) // 2, 0), height - side)
         left = min(max(l - (side - (r - l)) // 2, 0), width - side)
-        hole = np.isin(labels[t:b, l:r], members[i])
+        hole = np.zeros((b - t, r - l), bool)
+        for k in members[i]:  # the merged regions' own pixels: whatever else lies in the box is not this hole
+            kt, kl, kb, kr = pieces[k].box
+            hole[kt - t:kb - t, kl - l:kr - l] |= pieces[k].pixels
         windows.append(Window((top, left, top + side, left + side), (t, l, b, r), hole, len(members[i])))
     return windows
 
 
-def model_inputs(image: Image.Image, mask: np.ndarray, windows: list[Window], size: int,
+@dataclasses.dataclass(frozen=True, eq=False)
+class Region:
+    """One connected hole region: its bounding box in the mask and its pixels (bool, the box's shape)."""
+
+    box: Box
+    pixels: np.ndarray
+
+
+def regions(hole: np.ndarray) -> tuple[np.ndarray, list[Region]]:
+    """The 8-connected regions of a bool (H,W) hole, in the raster order of their first pixels (the
+    order `ndimage.label` numbers them in): their boxes as an int64 (K,4) array and the regions.
+
+    Only the parts of the mask with hole pixels are labelled. A region cannot cross a row without
+    hole pixels, nor, within a band of rows that all have some, a column without any: each band of
+    consecutive rows with hole pixels is cut into its runs of columns with hole pixels, and each
+    such block is labelled on its own (on a phone-size photo with a few holes, a few percent of its
+    pixels rather than all of them, twice: labelling and finding the labels' boxes)."""
+    found = []
+    for top, bottom in _runs(hole.any(axis=1)):
+        band = hole[top:bottom]
+        for left, right in _runs(band.any(axis=0)):
+            labels, _ = ndimage.label(band[:, left:right], structure=_EIGHT_CONNECTED)
+            for label, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1):
+                pixels = labels[rows, columns] == label
+                first = (top + rows.start, left + columns.start + int(np.argmax(pixels[0])))
+                box = (top + rows.start, left + columns.start, top + rows.stop, left + columns.stop)
+                found.append((first, Region(box, pixels)))
+    found.sort(key=lambda entry: entry[0])
+    pieces = [region for _, region in found]
+    return np.array([region.box for region in pieces], np.int64).reshape(len(pieces), 4), pieces
+
+
+def _runs(present: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, stop) runs of True in a 1-d bool array."""
+    edges = np.flatnonzero(np.diff(present.astype(np.int8), prepend=0, append=0))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def model_inputs(photo: full_resolution.Photo, mask: np.ndarray, windows: list[Window], size: int,
                  fill_rgb: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The windows as the mask model's inputs: uint8 images (K,S,S,3) and masks (K,S,S), 255 = hole."""
+    """The windows as the mask model's inputs: uint8 images (K,S,S,3) and masks (K,S,S), 255 = hole.
+    `mask`: the photo's, as `plan` takes it."""
     images = np.empty((len(windows), size, size, 3), np.uint8)
     masks = np.empty((len(windows), size, size), np.uint8)
-    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # one conversion per photo
     for k, window in enumerate(windows):
         top, left, bottom, right = window.box
-        hole = mask[top:bottom, left:right] == HOLE
-        pixels = rgb[top:bottom, left:right].copy()
+        hole = _hole(mask[top:bottom, left:right])
+        pixels = np.array(photo.rgb(window.box))  # only the window is converted, and copied
         pixels[hole] = fill_rgb
         images[k] = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BICUBIC,
                                                               reducing_gap=3.0))
@@ -118,25 +159,35 @@ def model_inputs(image: Image.Image, mask: np.ndarray, windows: list[Window], si
     return images, masks
 
 
+def _hole(mask: np.ndarray) -> np.ndarray:
+    """A bool hole as it is; a uint8 mask's hole pixels (255)."""
+    return mask if mask.dtype == bool else mask == HOLE
+
+
 def _touched(hole: np.ndarray, size: int) -> np.ndarray:
     """A square bool window mask resized to (size, size): hole wherever the model pixel's area
-    overlaps a hole pixel's (a summed-area table counts the hole pixels under each model pixel)."""
+    overlaps a hole pixel's. Model pixel i spans photo pixels [low_i, high_i) on each axis; whether
+    a span holds a hole pixel is a difference of prefix counts, along the rows and then, of what
+    that leaves, along the columns (a rectangle holds a hole pixel where one of its rows does)."""
     side = hole.shape[0]
-    table = np.zeros((side + 1, side + 1), np.int32)
-    table[1:, 1:] = hole.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
     i = np.arange(size)
     low, high = (i * side) // size, -((-(i + 1) * side) // size)
-    counts = (table[np.ix_(high, high)] - table[np.ix_(low, high)] - table[np.ix_(high, low)]
-              + table[np.ix_(low, low)])
-    return np.where(counts > 0, HOLE, 0).astype(np.uint8)
+    counts = np.zeros((side + 1, side), np.int32)
+    np.cumsum(hole, axis=0, dtype=np.int32, out=counts[1:])
+    rows = (counts[high] - counts[low]) > 0  # (size, side): model row i's span holds a hole pixel in that column
+    counts = np.zeros((size, side + 1), np.int32)
+    np.cumsum(rows, axis=1, dtype=np.int32, out=counts[:, 1:])
+    return np.where((counts[:, high] - counts[:, low]) > 0, HOLE, 0).astype(np.uint8)
 
 
-def paste(image: Image.Image, windows: list[Window], predictions: np.ndarray) -> np.ndarray:
+def paste(photo: full_resolution.Photo, windows: list[Window], predictions: np.ndarray,
+          out: np.ndarray | None = None) -> np.ndarray:
     """The photo's pixels with each window's hole replaced by its (S,S,3) prediction resampled onto
-    the hole's pixels; (H,W) for L, (H,W,C) otherwise. Every other pixel is the input's."""
-    pixels = np.array(image, dtype=np.uint8)
+    the hole's pixels; (H,W) for L, (H,W,C) otherwise. Every other pixel is the input's. Written
+    into `out` (the photo's shape, a `png.Canvas`'s pixels) where given, else into a copy."""
+    pixels = full_resolution.copied(photo, out)
     for window, prediction in zip(windows, predictions, strict=True):
-        full_resolution.put_rgb(pixels, image.mode, window.region, _on_region(prediction, window), window.hole)
+        full_resolution.put_rgb(pixels, photo.mode, window.region, _on_region(prediction, window), window.hole)
     return pixels
 
 

@@ -129,12 +129,17 @@ def _alpha(image: Image.Image) -> np.ndarray | None:
 
 def check_hole(hole: np.ndarray) -> np.ndarray:
     """A bool hole as the uint8 mask (255 = hole), or `Rejected`: no hole, or no context."""
+    return checked(hole).view(np.uint8) * np.uint8(HOLE)
+
+
+def checked(hole: np.ndarray) -> np.ndarray:
+    """The bool hole itself, or `Rejected`: no hole, or no context."""
     holes = np.count_nonzero(hole)
     if holes == 0:
         raise Rejected(EMPTY_MASK, f"no hole pixel (grey >= {THRESHOLD}, or transparent): nothing to inpaint")
     if holes == hole.size:
         raise Rejected(FULL_MASK, "every pixel is hole: no context to inpaint from")
-    return hole.view(np.uint8) * np.uint8(HOLE)
+    return hole
 
 
 class MaskedCrop(NamedTuple):

@@ -53,14 +53,18 @@ def dilate(hole: np.ndarray, pixels: int) -> np.ndarray:
 
 
 def photo_hole(masks: list[bytes], width: int, height: int, pixels: int) -> np.ndarray:
-    """The uint8 mask (255 = hole) of a photo from its mask files (the union of their holes, each at
-    the upright photo's size), grown by `pixels`; or `Rejected` with the reason."""
-    hole = np.zeros((height, width), bool)
+    """The bool (H,W) hole of a photo from its mask files (the union of their holes, each at the
+    upright photo's size), grown by `pixels`; or `Rejected` with the reason (`mask_files.checked`).
+    A bool hole, not a uint8 mask: the windows are planned and cut from it as it is."""
+    hole = None
     for data in masks:
-        hole |= mask_files.read_hole(data, (width, height))
-    return mask_files.check_hole(dilate(hole, pixels))
+        one = mask_files.read_hole(data, (width, height))  # a new array: the first is the union's start
+        hole = one if hole is None else np.logical_or(hole, one, out=hole)
+    if hole is None:
+        hole = np.zeros((height, width), bool)
+    return mask_files.checked(dilate(hole, pixels))
 
 
 def shared_hole(hole: np.ndarray, width: int, height: int, pixels: int) -> np.ndarray:
-    """The uint8 mask (255 = hole) of a photo from the one mask for every photo, grown by `pixels`."""
-    return mask_files.check_hole(dilate(fit(hole, width, height), pixels))
+    """The bool (H,W) hole of a photo from the one mask for every photo, grown by `pixels`."""
+    return mask_files.checked(dilate(fit(hole, width, height), pixels))

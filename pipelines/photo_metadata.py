@@ -47,8 +47,9 @@ def remember(source: Image.Image) -> dict[str, Any]:
     return carried
 
 
-def source_format(photo: Image.Image) -> str | None:
-    return photo.info.get(FORMAT, photo.format)
+def source_format(photo: Any) -> str | None:
+    """The format a photo was read in: a Pillow image's, or a `full_resolution.Photo`'s."""
+    return photo.info.get(FORMAT) or getattr(photo, "format", None)
 
 
 def exif_out(info: dict[str, Any], strip: bool) -> bytes | None:

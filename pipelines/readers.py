@@ -152,25 +152,26 @@ class ReadPhoto(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECT, e.row)
 
     def _centre(self, source: Source) -> Item:
-        key, photo = _open_photo(source)
+        key, image = _open_photo(source)
 
         def centre_input() -> tuple[full_resolution.Placement, np.ndarray]:
-            placement = full_resolution.place(photo.height, photo.width, self._geometry)
-            return placement, full_resolution.model_input(photo, placement, self._geometry)
+            placement = full_resolution.place(image.height, image.width, self._geometry)
+            return placement, full_resolution.model_input(image, placement, self._geometry)
 
         placement, model_input = _attempt(centre_input, source, key, "decode", images.CORRUPT)
-        return Item(key, source.path, model_input, photo=photo, placement=placement)
+        return Item(key, source.path, model_input, photo=full_resolution.Photo.of(image), placement=placement)
 
     def _with_mask(self, source: Source) -> Item:
-        key, photo = _open_photo(source)
-        mask = self._mask(source, key, photo.width, photo.height)
+        key, image = _open_photo(source)
+        mask = self._mask(source, key, image.width, image.height)
         g = self._geometry
         windows = _attempt(lambda: hole_windows.plan(mask, g.image_size), source, key, "windows", None)
+        photo = full_resolution.Photo.of(image)
         model_input = hole_windows.model_inputs(photo, mask, windows, g.image_size, g.fill_rgb)
         return Item(key, source.path, model_input, photo=photo, windows=windows)
 
     def _mask(self, source: Source, key: str, width: int, height: int) -> np.ndarray:
-        """The photo's uint8 mask (255 = hole): its own mask files' union, or the one for every photo."""
+        """The photo's bool hole: its own mask files' union, or the one for every photo."""
         def attempt(step: Callable[[], Any]) -> Any:
             return _attempt(step, source, key, "mask", mask_files.UNREADABLE_MASK)
 
@@ -181,6 +182,7 @@ class ReadPhoto(beam.DoFn):
         if self._shared_hole is None:
             data = _read(source.mask, source, key, "mask", mask_files.UNREADABLE_MASK)
             self._shared_hole = attempt(lambda: mask_files.read_hole(data))
+            self._shared_hole.setflags(write=False)  # every photo of its size gets this very array
         return attempt(lambda: mask_fitting.shared_hole(self._shared_hole, width, height, self._dilate))
 
 
@@ -216,7 +218,9 @@ class ReadAndValidate(beam.PTransform):
         else:
             sources = sources if s.masks or s.beside_masks else sources | "Sources" >> beam.Map(Source, s.mask or "")
             reader = ReadPhoto(s.geometry, self._finished, shared_mask=s.mask, dilate=s.dilate)
-        read = sources | "Read" >> beam.ParDo(reader).with_outputs(REJECT, SKIPPED, main="items")
+        # Typed, so the items' PCollection takes ItemCoder (pipelines/items.py).
+        read = sources | "Read" >> beam.ParDo(reader).with_output_types(Item).with_outputs(
+            REJECT, SKIPPED, main="items")
         rejects = [read[REJECT], *unpaired] | "ReadRejects" >> beam.Flatten()
         return read.items, rejects, read[SKIPPED]
 

@@ -78,11 +78,12 @@ class WriteOutputs(beam.DoFn):
         try:
             written, proof = [], None
             if "png" in s.writes or s.proofs:
-                pixels, mode = self._pixels(item, outputs)
-                # The proof first: an image under its final name is a finished input (pipelines/resume.py).
+                pixels, mode, canvas = self._pixels(item, outputs)
+                # The proof first: an image under its final name is a finished input (pipelines/resume.py),
+                # and a PNG's encode spends the canvas the pixels are in.
                 proof = self._write_proof(item, pixels) if s.proofs else None
                 if "png" in s.writes:
-                    written.append(self._write_image(item, pixels, mode))
+                    written.append(self._write_image(item, pixels, mode, canvas))
             records = self._records(item, outputs["inpainted"]) if "tfrecord" in s.writes else []
             metrics = self._metrics(item, outputs["inpainted"])
         except Exception as e:
@@ -111,17 +112,23 @@ class WriteOutputs(beam.DoFn):
         s = self._settings
         return s.layout.hole_scores(inpainted, item.record.original(), item.record.mask, s.geometry)
 
-    def _pixels(self, item: Item, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
-        """The output's pixels and mode: the photo with its holes pasted back, or the record's image."""
+    def _pixels(self, item: Item, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, str, png.Canvas | None]:
+        """The output's pixels and mode, and the PNG canvas they are in: the photo with its holes
+        pasted back (into a canvas: the one copy of the photo on its way to the file), or the
+        record's image (no canvas)."""
         if item.photo is None:
-            return outputs["inpainted"], "RGB"
+            return outputs["inpainted"], "RGB", None
+        photo = item.photo
+        canvas = png.Canvas(photo.height, photo.width, photo.mode)
         if item.windows is not None:
-            return hole_windows.paste(item.photo, item.windows, outputs["prediction"]), item.photo.mode
-        return full_resolution.paste_back(item.photo, item.placement, outputs["patch"], self._settings.geometry), \
-            item.photo.mode
+            hole_windows.paste(photo, item.windows, outputs["prediction"], canvas.pixels)
+        else:
+            full_resolution.paste_back(photo, item.placement, outputs["patch"], self._settings.geometry, canvas.pixels)
+        return canvas.pixels, photo.mode, canvas
 
-    def _write_image(self, item: Item, pixels: np.ndarray, mode: str) -> str:
-        """Writes the image, with what the photo carries (pipelines/photo_metadata.py), whole."""
+    def _write_image(self, item: Item, pixels: np.ndarray, mode: str, canvas: png.Canvas | None = None) -> str:
+        """Writes the image, with what the photo carries (pipelines/photo_metadata.py), whole; a PNG
+        from the canvas the pixels are in, where they are in one."""
         s = self._settings
         info = item.photo.info if item.photo is not None else {}
         crop = item.record.crop_index if item.photo is None else None
@@ -133,7 +140,7 @@ class WriteOutputs(beam.DoFn):
         exif = photo_metadata.exif_out(info, s.strip_metadata) if fmt in _WITH_EXIF else None
         path = FileSystems.join(s.output, IMAGES_DIR, output_name(item.source, EXTENSIONS[fmt], crop))
         if fmt == "PNG":
-            data = png.encode(pixels, mode, icc, exif)
+            data = canvas.encode(icc, exif) if canvas is not None else png.encode(pixels, mode, icc, exif)
         else:
             options = photo_metadata.jpeg_options(info) if fmt == "JPEG" else _SAVE_OPTIONS[fmt]
             extra = {key: value for key, value in (("icc_profile", icc), ("exif", exif)) if value}
@@ -145,7 +152,7 @@ class WriteOutputs(beam.DoFn):
 
     def _write_proof(self, item: Item, pixels: np.ndarray) -> bytes:
         """Writes the input's before/after proof (pipelines/proofs.py); returns its JPEG."""
-        before = np.asarray(item.photo) if item.photo is not None else item.record.masked
+        before = item.photo.pixels if item.photo is not None else item.record.masked
         data = proofs.encode(proofs.proof(before, pixels, item.hole_mask()))
         crop = item.record.crop_index if item.photo is None else None
         write_whole(FileSystems.join(self._settings.output, PROOFS_DIR, output_name(item.source, "jpg", crop)), data,

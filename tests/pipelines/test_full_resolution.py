@@ -64,7 +64,7 @@ def test_paste_back_changes_the_hole_only(mode, height, width):
     placement = fr.place(height, width, G)
     patch = np.empty((G.patch_size, G.patch_size, 3), np.uint8)
     patch[:] = PATCH_RGB
-    out = fr.paste_back(photo, placement, patch, G)
+    out = fr.paste_back(fr.Photo.of(photo), placement, patch, G)
     original = np.asarray(photo)
     assert out.shape == original.shape and out.dtype == np.uint8
 
@@ -88,7 +88,7 @@ def test_paste_back_resamples_the_patch_onto_the_hole():
     patch = np.zeros((G.patch_size, G.patch_size, 3), np.uint8)
     o = G.overlap
     patch[o:-o, o:-o] = 200  # the overlap ring is 0, the hole part 200
-    out = fr.paste_back(photo, fr.place(512, 512, G), patch, G)
+    out = fr.paste_back(fr.Photo.of(photo), fr.place(512, 512, G), patch, G)
     top, left, bottom, right = fr.place(512, 512, G).hole
     # Bicubic's support reaches 2 patch pixels (8 photo pixels) into the hole from the ring; past
     # that, the hole is the patch's hole part exactly.
@@ -101,6 +101,18 @@ def test_model_input_is_the_window_at_the_model_size():
     x = fr.model_input(photo, fr.place(300, 900, G), G)
     assert x.shape == (G.image_size, G.image_size, 3) and x.dtype == np.uint8
     assert (x[..., 0] == x[..., 1]).all()  # grey stays grey
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "LA", "RGBA"])
+def test_a_photo_holds_the_images_pixels_and_its_rgb_is_pillows(mode):
+    image = _photo(mode, 30, 40)
+    image.info["icc_profile"] = b"profile"
+    photo = fr.Photo.of(image)
+    assert (photo.height, photo.width, photo.mode) == (30, 40, mode)
+    assert np.array_equal(photo.pixels, np.asarray(image)) and photo.info["icc_profile"] == b"profile"
+    box = (5, 7, 25, 33)
+    expected = np.asarray(image.convert("RGB"))[5:25, 7:33]
+    assert photo.rgb(box).shape == expected.shape and np.array_equal(photo.rgb(box), expected)
 
 
 def test_open_upright_keeps_size_and_mode_and_applies_exif_orientation():

@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 from skimage import data
 
 from pipelines import hole_windows as hw
+from pipelines.full_resolution import Photo
 from pipelines.images import Rejected
 from tfrecords.masks import HOLE
 
@@ -63,6 +65,35 @@ def test_merging_grows_until_no_hole_is_close():
     assert window.regions == 3 and window.region == (100, 100, 160, 300)
 
 
+def _scribbles(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Specks, boxes, and diagonal strokes (8-connected only), in both directions."""
+    hole = rng.random((height, width)) < rng.choice([0.0, 0.002, 0.02, 0.2])
+    for _ in range(rng.integers(0, 6)):
+        top, left = rng.integers(0, height), rng.integers(0, width)
+        hole[top:top + rng.integers(1, 30), left:left + rng.integers(1, 30)] = True
+    for _ in range(rng.integers(0, 4)):
+        top, left, step = rng.integers(0, height), rng.integers(0, width), rng.choice([-1, 1])
+        for k in range(rng.integers(1, 60)):
+            if 0 <= top + k < height and 0 <= left + step * k < width:
+                hole[top + k, left + step * k] = True
+    return hole
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_regions_are_ndimage_labels_in_their_order(seed):
+    """Labelled block by block, the regions are those of one `ndimage.label` of the whole mask:
+    the same pixels, boxes and order."""
+    rng = np.random.default_rng(seed)
+    hole = _scribbles(rng, *rng.integers(1, 160, 2))
+    boxes, pieces = hw.regions(hole)
+    labels, count = ndimage.label(hole, structure=np.ones((3, 3), bool))
+    assert len(pieces) == count and boxes.shape == (count, 4)
+    for label, (rows, columns) in enumerate(ndimage.find_objects(labels), start=1):
+        piece = pieces[label - 1]
+        assert piece.box == (rows.start, columns.start, rows.stop, columns.stop) == tuple(boxes[label - 1])
+        assert np.array_equal(piece.pixels, labels[rows, columns] == label)
+
+
 def test_a_hole_too_large_for_any_window_in_the_photo_is_rejected():
     mask = _mask(300, 800, (20, 50, 60, 100), (100, 200, 260, 400))  # 160x200 needs a 400 window
     with pytest.raises(Rejected) as e:
@@ -95,7 +126,7 @@ def test_model_inputs_count_every_hole_in_the_window_and_hide_what_the_holes_sho
     mask = _mask(600, 800, (200, 200, 240, 240), (200, 300, 240, 330))  # the second in the first's window
     windows = hw.plan(mask, S)
     assert len(windows) == 2 and windows[0].box == (156, 156, 284, 284)
-    images, masks = hw.model_inputs(photo, mask, windows, S, FILL)
+    images, masks = hw.model_inputs(Photo.of(photo), mask, windows, S, FILL)
     assert images.shape == (2, S, S, 3) and masks.shape == (2, S, S)
     # At 1:1 scale, the first window's model mask is the photo's mask there: both holes.
     assert np.array_equal(masks[0], mask[156:284, 156:284])
@@ -119,7 +150,7 @@ def test_paste_changes_the_holes_pixels_only(mode, height, width):
     assert len(windows) == 3
     predictions = np.empty((len(windows), S, S, 3), np.uint8)
     predictions[:] = PREDICTED_RGB
-    out = hw.paste(photo, windows, predictions)
+    out = hw.paste(Photo.of(photo), windows, predictions)
     original = np.asarray(photo)
     assert out.shape == original.shape and out.dtype == np.uint8
     outside = mask == 0
@@ -143,7 +174,7 @@ def test_paste_resamples_the_prediction_onto_the_hole():
     scale = window.side / S
     prediction = np.zeros((S, S, 3), np.uint8)
     prediction[:, :, 0] = np.arange(S, dtype=np.uint8)[None, :]  # red = model column
-    out = hw.paste(photo, [window], prediction[None])
+    out = hw.paste(Photo.of(photo), [window], prediction[None])
     row = out[500, 400:600, 0].astype(int)
     model_columns = ((np.arange(400, 600) - 300 + 0.5) / scale - 0.5)
     assert np.abs(row - model_columns).max() <= 1

@@ -333,10 +333,10 @@ def _photo_item(path: str) -> Item:
     from pipelines import full_resolution
 
     with open(path, "rb") as f:
-        photo = full_resolution.open_upright(f.read())
-    placement = place(photo.height, photo.width, G)
-    return Item("id", path, full_resolution.model_input(photo, placement, G), photo=photo,
-                        placement=placement)
+        image = full_resolution.open_upright(f.read())
+    placement = place(image.height, image.width, G)
+    return Item("id", path, full_resolution.model_input(image, placement, G), photo=full_resolution.Photo.of(image),
+                placement=placement)
 
 
 def _outputs() -> dict[str, np.ndarray]:
@@ -480,7 +480,7 @@ def test_masked_photos_are_the_model_called_directly_on_the_same_windows(masked_
     output, _ = masked_run
     signature, geometry = load_inpainter(mask_exported_model)
     with open(masked_photos["a_three.png"], "rb") as f:
-        photo = full_resolution.open_upright(f.read())
+        photo = full_resolution.Photo.of(full_resolution.open_upright(f.read()))
     mask = np.where(_mask_of(masked_photos, "a_three.png"), 255, 0).astype(np.uint8)
     windows = hole_windows.plan(mask, geometry.image_size)
     assert [w.region for w in windows] == list(THREE_HOLES)

@@ -77,7 +77,7 @@ def test_numbered_masks_give_the_union_of_their_holes():
     first, second = _hole(40, 50, (2, 3, 10, 12)), _hole(40, 50, (20, 30, 35, 45))
     empty = _hole(40, 50)  # one numbered mask may be empty; the union may not
     files = [encode(_image(first), "PNG"), encode(_image(second), "JPEG"), encode(_image(empty), "PNG")]
-    assert np.array_equal(mask_fitting.photo_hole(files, 50, 40, 0) == 255, first | second)
+    assert np.array_equal(mask_fitting.photo_hole(files, 50, 40, 0), first | second)
     with pytest.raises(Rejected) as caught:
         mask_fitting.photo_hole([encode(_image(empty), "PNG")] * 2, 50, 40, 0)
     assert caught.value.reason == mask_files.EMPTY_MASK
