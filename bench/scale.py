@@ -22,8 +22,14 @@ the fixed cost (start-up, model load) that a run on --fixed-photos photos measur
 The floor: the same per-photo work as a bare loop in this process, one core: for preprocess the
 decode, crops, records and gzip members (bench.preprocess's loop), for inpaint the full-size decode
 of photo and mask and the PNG encode of the result (pipelines/png.py, the writer's encoder), no
-model. "x floor" is the pipeline's net CPU per photo over the loop's: what the job costs beyond that
-work (start-up, the model, Beam's coders and bookkeeping).
+model (bench/scale_split.py, with malloc keeping the memory it frees: see there). "x floor" is the
+pipeline's net CPU per photo over the loop's: what the job costs beyond that work (the model,
+Beam's coders and bookkeeping; start-up is netted out).
+For inpaint, bench.scale_split also makes the job's per-photo calls directly on the same photos,
+taking turns with the floor's loop, each part timed (read, decode, EXIF/ICC, mask, windows, model,
+paste-back, encode, write, ...): the model's CPU a photo from there gives "x floor w/o model" (what
+a GPU worker's CPU does), and the pipeline's net CPU less the direct parts is Beam's share, printed
+as a table for each N.
 """
 from __future__ import annotations
 
@@ -32,7 +38,6 @@ from common import startup
 startup.configure(command=__name__ == "__main__")  # before TensorFlow is imported
 
 import argparse
-import io
 import json
 import os
 import resource
@@ -43,10 +48,7 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from bench import scale_corpus
+from bench import scale_corpus, scale_split
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CROPS = 16
@@ -140,18 +142,6 @@ def preprocess_floor(photos: list[Path], output: Path) -> float:
     return (cpu_seconds() - start) / len(photos)
 
 
-def inpaint_floor(photos: list[Path], masks: Path) -> float:
-    """CPU seconds per photo of decoding the photo and its mask at full size and encoding a PNG."""
-    from pipelines import png
-
-    start = cpu_seconds()
-    for path in photos:
-        pixels = np.asarray(Image.open(io.BytesIO(path.read_bytes())).convert("RGB"))
-        np.asarray(Image.open(io.BytesIO((masks / (path.stem + ".png")).read_bytes())).convert("L"))
-        png.encode(pixels, "RGB")
-    return (cpu_seconds() - start) / len(photos)
-
-
 def check_preprocess(manifest: dict, count: int, planted: dict[str, int]) -> str:
     bad = sum(v for k, v in planted.items() if k != scale_corpus.MASK_WRONG_SIZE)
     m = manifest
@@ -205,9 +195,15 @@ def main(argv: list[str] | None = None) -> None:
           f"({time.perf_counter() - start:.0f}s)", flush=True)
     model = Path(args.model) if args.model else make_export(root, args.width, args.bottleneck)
     floor_photos = sorted((root / "all" / "photos").glob("*.jpg"))[:args.floor_photos]
-    floors = {"preprocess": preprocess_floor(floor_photos, work / "floor"),
-              "inpaint": inpaint_floor(floor_photos, root / "all" / "masks")}
+    floors = {"preprocess": preprocess_floor(floor_photos, work / "floor")} if "preprocess" in stages else {}
+    split = None
+    if "inpaint" in stages:
+        split = scale_split.measure(floor_photos, root / "all" / "masks", str(model), in_flight=args.photos_in_flight)
+        floors["inpaint"] = sum(split[0].values())
     print("floor (one core, CPU s/photo): " + ", ".join(f"{k} {v:.3f}" for k, v in floors.items()), flush=True)
+    if split is not None:
+        print(f"inpaint's parts, done directly on the same photos ({split[2]:.2f} windows a photo), CPU ms a photo:\n"
+              f"{scale_split.table(split[0], split[1])}\n{scale_split.ratios(split[0], split[1])}", flush=True)
     beam = ["--runner", "FnApiRunner", "--direct_running_mode", "in_memory", "--direct_num_workers",
             str(args.workers)]
     rows, fixed = [], {}
@@ -233,22 +229,28 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 check = check_inpaint(json.loads((out / "summary.json").read_text()), n, planted)
             steady = (cpu - fixed[stage]) / (n - args.fixed_photos)
-            rows.append((n, stage, wall, n / wall, peak, cpu / n, steady, steady / floors[stage]))
+            model_share = split[1]["model"] if stage == "inpaint" else 0.0
+            rows.append((n, stage, wall, n / wall, peak, cpu / n, steady, steady / floors[stage],
+                         (steady - model_share) / floors[stage]))
             print(f"N={n} {stage}: {wall:.1f}s, {n / wall:.1f} photos/s, peak {peak / 2**30:.2f} GiB, "
                   f"{cpu / n:.3f} CPU s/photo, {steady:.3f} net of the fixed cost ({steady / floors[stage]:.2f}x "
                   f"floor); {check}", flush=True)
+            if stage == "inpaint":
+                print(f"N={n} inpaint, CPU ms a photo by part (the pipeline's net CPU; Beam's share is the rest):\n"
+                      f"{scale_split.table(split[0], split[1], steady)}\n"
+                      f"{scale_split.ratios(split[0], split[1], steady)}", flush=True)
     print(f"\n{'N':>6} {'stage':<11} {'time s':>8} {'photos/s':>9} {'peak GiB':>9} {'CPU s/photo':>12} "
-          f"{'net':>6} {'x floor':>8}")
-    for n, stage, wall, rate, peak, per_photo, steady, ratio in rows:
+          f"{'net':>6} {'x floor':>8} {'w/o model':>10}")
+    for n, stage, wall, rate, peak, per_photo, steady, ratio, without_model in rows:
         print(f"{n:>6} {stage:<11} {wall:>8.1f} {rate:>9.1f} {peak / 2**30:>9.2f} {per_photo:>12.3f} {steady:>6.3f} "
-              f"{ratio:>8.2f}")
+              f"{ratio:>8.2f} {without_model:>10.2f}")
     for stage in stages:
         mine = [r for r in rows if r[1] == stage]
         if len(mine) > 1:
             (n0, _, _, _, p0, *_), (n1, _, _, _, p1, *_) = mine[0], mine[-1]
             print(f"{stage}: peak memory at N={n1} is {p1 / p0:.2f}x that at N={n0}; time per photo "
                   f"{mine[-1][2] / n1 / (mine[0][2] / n0):.2f}x")
-    print(f"(outputs under {work}; floors over {len(floor_photos)} photos)")
+    print(f"(outputs under {work}; floors and the direct calls over {len(floor_photos)} photos)")
 
 
 if __name__ == "__main__":
