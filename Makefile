@@ -38,10 +38,10 @@ STEPS      ?= 300
 BATCH      ?= 32
 BOTTLENECK ?= 4000
 WIDTH      ?= 64
-# The demo trains a narrower network, which scored like the paper's on held-out photos and trains 2.6x
-# faster on a CPU, for a step budget that keeps `make demo` near 20-30 minutes on a 2-core CPU; a larger
-# DEMO_STEPS scores better (bench/RESULTS.md).
-DEMO_STEPS ?= 2400
+# The demo trains the gated U-Net (the default generator) at half the paper's width for a step budget
+# that keeps `make demo` near 20-30 minutes on a 2-core CPU; a larger DEMO_STEPS scores better
+# (bench/RESULTS.md). The bottleneck is the context encoder's (TRAIN_ARGS="--generator context-encoder").
+DEMO_STEPS ?= 1000
 DEMO_BOTTLENECK ?= 1000
 DEMO_WIDTH ?= 32
 RUNNER     ?=
@@ -142,7 +142,7 @@ demo: bootstrap $(RAW)/.debian
 		--test-fraction $(TEST_FRACTION) --holes $(if $(MASKS),user,$(HOLES)) --log $(timing)
 	@echo "==> [1/5] preprocess: $(RAW) -> $(DATA) ($(if $(MASKS),holes from the masks in $(MASKS),$(HOLES) holes), $(CROPS) multi-scale crops per photo; train / eval / test splits by photo)"
 	@$(call timed,preprocess,preprocess)
-	@echo "==> [2/5] train $(DEMO_STEPS) steps (bottleneck $(DEMO_BOTTLENECK), width $(DEMO_WIDTH)) -> $(RUN) (exports the checkpoint with the best eval-split hole L1 to $(RUN)/export, served with the mirror self-ensemble)"
+	@echo "==> [2/5] train $(DEMO_STEPS) steps of the gated U-Net (width $(DEMO_WIDTH)) -> $(RUN) (exports the checkpoint with the best eval-split hole L1 to $(RUN)/export, served with the mirror self-ensemble)"
 	@$(call timed,train STEPS=$(DEMO_STEPS) BOTTLENECK=$(DEMO_BOTTLENECK) WIDTH=$(DEMO_WIDTH),train)
 	@echo "==> [3/5] bulk inpaint the test split (photos neither training nor checkpoint selection saw) on Beam -> $(INPAINTED)"
 	@$(call timed,inpaint,inpaint)

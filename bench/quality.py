@@ -51,7 +51,7 @@ def _with_steps(*options: str):
 
 # name: (what it changes, the model.train options for a step budget)
 VARIANTS = {
-    "measured": ("the default recipe: structural loss, resize-conv decoder, flips, quarter turns, colour "
+    "measured": ("the default recipe: the gated U-Net, structural loss, flips, quarter turns, colour "
                  "jitter, weight average", _with_steps()),
     "no_quarter_turns": ("flips but no quarter turns (the measured recipe until quarter turns became a default)",
                          _with_steps("--no-quarter-turns")),
@@ -72,6 +72,8 @@ VARIANTS = {
                     "(weight 0.001, D at lr 2e-5)",
                     lambda steps: ["--phase-steps", f"{steps - steps // 6},{steps // 6}"]),
     "paper": ("the paper's recipe (--recipe paper) at the same batch size", _with_steps("--recipe", "paper")),
+    "context_encoder": ("the paper's context encoder (1x1 bottleneck, resize-conv decoder) as the generator",
+                        _with_steps("--generator", "context-encoder")),
     "unet": ("the gated U-Net generator (model/unet.py) in place of the context encoder",
              _with_steps("--generator", "unet")),
     "unet_views": ("the gated U-Net with fresh views: every step a new scale and place of each crop (and, holes "

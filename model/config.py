@@ -27,7 +27,7 @@ PIXEL_LOSSES = ("mse", "l1")
 SELECTION_METRICS = {"l1": "eval-split hole L1", "psnr": "eval-split hole PSNR"}
 # The paper's recipe (docs/DESIGN.md section 1): `python -m model.train --recipe paper`. The dataclass defaults
 # are the recipe chosen by measurement on held-out photos (bench/RESULTS.md, bench.quality).
-PAPER_RECIPE = {"upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
+PAPER_RECIPE = {"generator": "context-encoder", "upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
                 "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0,
                 "lr_schedule": "constant", "pixel_loss": "mse", "quarter_turns": False}
 RECIPES = ("measured", "paper")
@@ -35,8 +35,10 @@ RECIPES = ("measured", "paper")
 
 @dataclasses.dataclass
 class TrainConfig:
-    # The generator: "unet" (model/unet.py) or the paper's "context-encoder" (model/networks.py).
-    generator: str = "context-encoder"
+    # The generator: the gated U-Net (model/unet.py), which beat the context encoder on held-out photos
+    # (bench/RESULTS.md), or the paper's "context-encoder" (model/networks.py; the options bottleneck,
+    # upsampling and coarse_fill are its own).
+    generator: str = "unet"
     # Networks: the context encoder's bottleneck channels and its base width (64 in the paper);
     # the decoder doubles its side with nearest-neighbour upsampling + 3x3 convolution ("resize": no
     # checkerboard pattern) or, as in the paper, with 4x4 stride-2 transposed convolutions ("transpose").
