@@ -1,6 +1,6 @@
 """How long each stage of `make demo` should take on this machine, and how long it took.
 
-    python -m demo.timing plan --raw data/raw --crops 16 --steps 2400 --batch 32 [--test-fraction 0.045] \
+    python -m demo.timing plan --raw data/raw --crops 16 --steps 1000 --batch 32 [--test-fraction 0.045] \
         --log runs/default/demo_timing.tsv
     python -m demo.timing took preprocess START_EPOCH_SECONDS --log ...   (after a stage)
     python -m demo.timing summary --log ...
@@ -26,10 +26,15 @@ from common.cpu import cores, cpu_has_amx_bfloat16
 MEASURED_CORES = 2
 PREPROCESS_START, PREPROCESS_PER_PHOTO = 5.0, 0.009
 TRAIN_START = 20.0
-TRAIN_IMAGES_PER_SECOND = {"bfloat16": 87.0, "float32": 37.0}  # with the periodic evaluations (800 crops)
-# The mask-channel generator (holes anywhere) predicts the whole crop, runs VGG16 on it and starts from
-# the harmonic fill: measured in the same runs, it trains this many times slower than the centre model.
-ANYWHERE_TRAIN_SLOWDOWN = 2.8
+# Images trained a second with the periodic evaluations, per generator: the context encoder's as
+# `make demo` measured it; the gated U-Net's from its step time against the context encoder's, measured
+# side by side (bench/RESULTS.md "Demo timing").
+TRAIN_IMAGES_PER_SECOND = {"unet": {"bfloat16": 25.0, "float32": 10.6},
+                           "context-encoder": {"bfloat16": 87.0, "float32": 37.0}}
+# Holes anywhere: the generator predicts the whole crop and VGG16 sees it whole. The context encoder
+# (with its harmonic start) trained 2.8x slower than on the centre hole, measured in the same runs; the
+# U-Net's own cost is the same for both layouts, so only the VGG16 loss's share of its step grows.
+ANYWHERE_TRAIN_SLOWDOWN = {"unet": 1.75, "context-encoder": 2.8}
 INPAINT_START, INPAINT_PER_CROP = 10.0, 0.008
 EVALUATE_START, EVALUATE_PER_CROP = 15.0, 0.43  # FSR and LPIPS are most of it
 # With holes anywhere every method fills and is scored over the whole crop's mask, not the centre box:
@@ -48,15 +53,16 @@ class DemoSize:
     batch: int
     holes: str = "center"
     test_fraction: float = TEST_FRACTION
+    generator: str = "unet"
 
 
 def expected_seconds(size: DemoSize, n_cores: int, bfloat16: bool) -> dict[str, float]:
     """Each stage's expected wall time on a machine with `n_cores` cores."""
     scale = MEASURED_CORES / max(n_cores, 1)
     test_crops = size.photos * size.test_fraction * size.crops
-    rate = TRAIN_IMAGES_PER_SECOND["bfloat16" if bfloat16 else "float32"] / scale
+    rate = TRAIN_IMAGES_PER_SECOND[size.generator]["bfloat16" if bfloat16 else "float32"] / scale
     if size.holes != "center":
-        rate /= ANYWHERE_TRAIN_SLOWDOWN
+        rate /= ANYWHERE_TRAIN_SLOWDOWN[size.generator]
     return {
         "preprocess": PREPROCESS_START + size.photos * PREPROCESS_PER_PHOTO * scale,
         "train": TRAIN_START + size.steps * size.batch / rate,
@@ -87,7 +93,7 @@ def plan(size: DemoSize, log: str) -> list[str]:
         f.writelines(f"expected\t{stage}\t{seconds:.1f}\n" for stage, seconds in expected.items())
     precision = "bfloat16 on AMX" if bfloat16 else "float32 (no AMX)"
     return [f"==> expected on this machine ({n} cores, training in {precision}; {size.photos} photos, {size.crops} "
-            f"crops each, {size.steps} steps of {size.batch}, {size.holes} holes): "
+            f"crops each, {size.steps} steps of {size.batch} ({size.generator}), {size.holes} holes): "
             + ", ".join(f"{stage} {minutes(s)}" for stage, s in expected.items())
             + f"; about {minutes(sum(expected.values()))} in all"]
 
@@ -121,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     planned.add_argument("--steps", type=int, required=True)
     planned.add_argument("--batch", type=int, required=True)
     planned.add_argument("--holes", default="center")
+    planned.add_argument("--generator", default="unet", choices=tuple(TRAIN_IMAGES_PER_SECOND),
+                         help="the generator the run trains (model.train --generator)")
     planned.add_argument("--test-fraction", type=float, default=TEST_FRACTION,
                          help="the preprocess's --test-fraction (the test split's share of the photos)")
     done = commands.add_parser("took", help="record a stage's wall time")
@@ -131,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--log", required=True, help="the timing file of this demo run")
     args = parser.parse_args(argv)
     if args.command == "plan":
-        size = DemoSize(count_photos(args.raw), args.crops, args.steps, args.batch, args.holes, args.test_fraction)
+        size = DemoSize(count_photos(args.raw), args.crops, args.steps, args.batch, args.holes, args.test_fraction,
+                        args.generator)
         print("\n".join(plan(size, args.log)))
     elif args.command == "took":
         took(args.stage, args.started, args.log)
