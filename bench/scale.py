@@ -104,24 +104,6 @@ def measured(command: list[str], log: Path) -> tuple[float, int, float]:
     return wall, peak, usage.ru_utime + usage.ru_stime
 
 
-def make_export(folder: Path, width: int, bottleneck: int) -> Path:
-    export = folder / f"export-w{width}-b{bottleneck}"
-    if (export / "saved_model.pb").exists():
-        return export
-    import keras
-
-    from model.config import AUTO_COARSE_FILL
-    from model.export import export_saved_model
-    from model.networks import build_mask_generator
-    from tfrecords.geometry import Geometry
-
-    keras.utils.set_random_seed(0)
-    generator = build_mask_generator(Geometry(), bottleneck=bottleneck, width=width,
-                                     coarse_fill=AUTO_COARSE_FILL["anywhere"])
-    export_saved_model(generator, Geometry(), str(export), {"note": "untrained, for bench.scale"}, "none")
-    return export
-
-
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -193,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     scale_corpus.make_all(root, max(sizes), args.workers)
     print(f"corpus: {max(sizes)} photos of {scale_corpus.WIDTH}x{scale_corpus.HEIGHT} under {root} "
           f"({time.perf_counter() - start:.0f}s)", flush=True)
-    model = Path(args.model) if args.model else make_export(root, args.width, args.bottleneck)
+    model = Path(args.model) if args.model else scale_corpus.make_export(root, args.width, args.bottleneck)
     floor_photos = sorted((root / "all" / "photos").glob("*.jpg"))[:args.floor_photos]
     floors = {"preprocess": preprocess_floor(floor_photos, work / "floor")} if "preprocess" in stages else {}
     split = None

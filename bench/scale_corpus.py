@@ -150,3 +150,21 @@ def subset(root: Path, count: int, bad: bool) -> tuple[Path, Path, dict[str, int
         else:
             os.link(good_mask, mask)
     return photos, masks, planted
+
+
+def make_export(folder: Path, width: int, bottleneck: int) -> Path:
+    export = folder / f"export-w{width}-b{bottleneck}"
+    if (export / "saved_model.pb").exists():
+        return export
+    import keras
+
+    from model.config import AUTO_COARSE_FILL
+    from model.export import export_saved_model
+    from model.networks import build_mask_generator
+    from tfrecords.geometry import Geometry
+
+    keras.utils.set_random_seed(0)
+    generator = build_mask_generator(Geometry(), bottleneck=bottleneck, width=width,
+                                     coarse_fill=AUTO_COARSE_FILL["anywhere"])
+    export_saved_model(generator, Geometry(), str(export), {"note": "untrained, for bench.scale"}, "none")
+    return export

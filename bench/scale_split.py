@@ -251,7 +251,7 @@ def ratios(floor: dict[str, float], direct: dict[str, float], pipeline_net: floa
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench import scale, scale_corpus
+    from bench import scale_corpus
 
     parser = argparse.ArgumentParser(prog="python -m bench.scale_split", description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default="/tmp/scale-corpus", help="a bench.scale corpus (made there if missing)")
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = Path(args.corpus)
     scale_corpus.make_all(root, args.photos, os.cpu_count() or 2)
-    model = args.model or str(scale.make_export(root, 16, 256))
+    model = args.model or str(scale_corpus.make_export(root, 16, 256))
     photos = sorted((root / "all" / "photos").glob("*.jpg"))[:args.photos]
     floor, direct, windows = measure(photos, root / "all" / "masks", model, args.batch_size, args.photos_in_flight)
     print(f"{len(photos)} photos, {windows:.2f} windows a photo; CPU ms a photo:")
