@@ -158,7 +158,9 @@ class TrainConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
-        return cls(**values)
+        # A run written before the generator was a choice trained the context encoder: its checkpoints
+        # hold that network, whatever today's default is.
+        return cls(**{"generator": "context-encoder", **values})
 
 
 # The run directory: what the trainer writes and `python -m model.export` reads back.

@@ -76,6 +76,13 @@ def test_the_unets_skips_carry_the_context_and_its_middle_sees_the_whole_crop():
     assert steps[:, 7::8].mean() < 2 * steps.mean()
 
 
+def test_a_run_config_without_a_generator_is_a_context_encoders_run():
+    old = TrainConfig(generator="context-encoder").to_dict()
+    del old["generator"]
+    assert TrainConfig.from_dict(old).generator == "context-encoder"
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).generator == "unet"
+
+
 def test_a_gated_convolution_is_features_times_a_sigmoid_gate():
     layer = GatedConv2D(2, 1)
     x = tf.constant(np.random.default_rng(0).normal(size=(1, 4, 4, 3)).astype(np.float32))
