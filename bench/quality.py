@@ -49,6 +49,11 @@ def _with_steps(*options: str):
     return lambda steps: [*options, "--steps", str(steps)]
 
 
+def _patch_gan(steps: int, weight: float) -> list[str]:
+    return ["--phase-steps", f"{steps - steps // 2},{steps // 2}", "--discriminator", "patch",
+            "--lambda-adv", str(weight), "--lr-d", "2e-4"]
+
+
 # name: (what it changes, the model.train options for a step budget)
 VARIANTS = {
     "measured": ("the default recipe: the gated U-Net, structural loss, flips, quarter turns, colour "
@@ -68,9 +73,14 @@ VARIANTS = {
     "turns_l1": ("quarter turns and the L1 pixel term", _with_steps("--quarter-turns", "--pixel-loss", "l1")),
     "no_jitter": ("no colour jitter", _with_steps("--color-jitter", "0", "--grayscale-fraction", "0")),
     "feature_0.1": ("feature-loss weight 0.1", _with_steps("--lambda-feat", "0.1")),
+    "feature_4": ("feature-loss weight 4: the VGG term's say against the pixel term's, for texture",
+                  _with_steps("--lambda-feat", "4")),
     "adversarial": ("the paper's schedule: the last 1/6 of the steps joint with the adversarial loss "
                     "(weight 0.001, D at lr 2e-5)",
                     lambda steps: ["--phase-steps", f"{steps - steps // 6},{steps // 6}"]),
+    "patch_gan_0.01": ("the second half of the steps joint with a spectral-normalised patch discriminator "
+                       "(adversarial weight 0.01, D at G's rate 2e-4)", lambda steps: _patch_gan(steps, 0.01)),
+    "patch_gan_0.1": ("as patch_gan_0.01 at adversarial weight 0.1", lambda steps: _patch_gan(steps, 0.1)),
     "paper": ("the paper's recipe (--recipe paper) at the same batch size", _with_steps("--recipe", "paper")),
     "context_encoder": ("the paper's context encoder (1x1 bottleneck, resize-conv decoder) as the generator",
                         _with_steps("--generator", "context-encoder")),

@@ -9,11 +9,15 @@ from typing import Any
 PAPER_STRUCTURAL_FRACTION = 50 / 60
 # Fields that fix the networks' shapes, what a checkpoint holds or how the best one is chosen: a resumed
 # run must keep them.
-ARCHITECTURE_FIELDS = ("generator", "bottleneck", "width", "upsampling", "coarse_fill", "ema_momentum", "select_by")
+ARCHITECTURE_FIELDS = ("generator", "discriminator", "bottleneck", "width", "upsampling", "coarse_fill", "ema_momentum", "select_by")
 UPSAMPLING = ("resize", "bilinear", "transpose")
 # The generator network: the paper's context encoder (model/networks.py) or the gated U-Net
 # (model/unet.py), which sees the context at every resolution.
 GENERATORS = ("context-encoder", "unet")
+# The adversarial phase's discriminator: the paper's DCGAN one (one logit per image, batch norm;
+# model/networks.py) or a spectral-normalised patch discriminator (one logit per ~70-px window;
+# model/patch_discriminator.py).
+DISCRIMINATORS = ("dcgan", "patch")
 # What the hole holds when the encoder sees it (model/networks.py): the fill colour ("none", the
 # paper's) or its harmonic fill from the context ("harmonic"); and what "auto" picks per hole layout:
 # the harmonic start for holes anywhere, where it was measured (bench/RESULTS.md), the paper's fill
@@ -44,6 +48,8 @@ class TrainConfig:
     # checkerboard pattern) or, as in the paper, with 4x4 stride-2 transposed convolutions ("transpose").
     bottleneck: int = 4000
     width: int = 64
+    # The discriminator of the joint phase (DISCRIMINATORS); it is built, and checkpointed, either way.
+    discriminator: str = "dcgan"
     upsampling: str = "resize"
     # "harmonic": the hole reaches the encoder painted smoothly from its context (model/harmonic_fill.py)
     # and the decoder's output is added to that fill; "none": the fill colour, and a tanh output (the
@@ -119,7 +125,7 @@ class TrainConfig:
                              f"{self.grayscale_fraction} in [0, 1]")
         for name, allowed in (("mixed_precision", ("auto", "on", "bfloat16", "off")), ("jit_compile", ("auto", "on", "off")),
                               ("strategy", ("auto", "default", "mirrored")), ("upsampling", UPSAMPLING),
-                              ("generator", GENERATORS),
+                              ("generator", GENERATORS), ("discriminator", DISCRIMINATORS),
                               ("coarse_fill", COARSE_FILLS),
                               ("lr_schedule", LR_SCHEDULES), ("pixel_loss", PIXEL_LOSSES),
                               ("select_by", tuple(SELECTION_METRICS))):

@@ -47,6 +47,7 @@ from model.export import export_run
 from model.exported import read_metadata
 from model.hardware import choose_hardware
 from model.networks import build_discriminator
+from model.patch_discriminator import build_patch_discriminator
 from model.periodic_eval import PeriodicEvaluation
 from model.run_files import check_run_matches, resolve_config, write_run_files
 from model.selection import BestCheckpoint
@@ -82,8 +83,9 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.generator = self.holes.build_generator(self.geometry, config, policy)
-            self.discriminator = build_discriminator(self.geometry, config.width, dtype=policy,
-                                                     side=self.holes.discriminator_side(self.geometry))
+            build = build_patch_discriminator if config.discriminator == "patch" else build_discriminator
+            self.discriminator = build(self.geometry, config.width, dtype=policy,
+                                       side=self.holes.discriminator_side(self.geometry))
             self.vgg = build_vgg_features(self.vgg_weights.arrays, dtype=policy)
             self.optimizer_g = self._optimizer(config.lr_g, config.steps, "adam_generator")
             self.optimizer_d = self._optimizer(config.lr_d, config.phase_steps[1], "adam_discriminator")

@@ -13,6 +13,7 @@ COMMAND = "model.train"
 
 HELP = {
     "generator": "unet (gated U-Net: skips, dilated middle, harmonic start) | context-encoder (the paper's)",
+    "discriminator": "the joint phase's: dcgan (the paper's, one logit per image) | patch (spectral-normalised, one logit per ~70-px window)",
     "bottleneck": "channels of the 1x1 bottleneck (paper 4000; smaller makes CPU runs practical)",
     "width": "base width of both networks (paper 64)",
     "lr_g": "generator learning rate", "lr_d": "discriminator learning rate",
