@@ -26,18 +26,22 @@ def test_one_float32_logit_per_window_of_the_patch_or_the_crop(side, windows):
 
 
 def test_training_calls_bring_every_kernels_spectral_norm_to_one():
+    keras.utils.set_random_seed(0)
     d = build_patch_discriminator(Geometry(), width=8)
     wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
     assert [layer.name for layer in wrapped] == ["sn_conv1", "sn_conv2", "sn_conv3", "sn_conv4", "sn_logit"]
     for layer in wrapped:  # He/Glorot kernels start far from norm 1
         layer.layer.kernel.assign(3.0 * layer.layer.kernel)
     images = tf.random.uniform([2, 64, 64, 3], -1, 1)
-    for _ in range(30):  # one power iteration a call
-        d(images, training=True)
+    training_call = tf.function(lambda x: d(x, training=True))
+    # One power iteration a call: where a kernel's two largest singular values are close it takes many
+    # (30 calls left some kernels at 1.03).
+    for _ in range(200):
+        training_call(images)
     for layer in wrapped:
         kernel = layer.layer.kernel.numpy()
         largest = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
-        assert largest == pytest.approx(1.0, abs=0.02), layer.name
+        assert largest == pytest.approx(1.0, abs=0.01), layer.name
 
 
 def _config(vgg_npz: str, **changes) -> TrainConfig:
