@@ -13,6 +13,7 @@ from PIL import Image
 from demo import sample_data
 import tensorflow as tf
 
+from model.config import TrainConfig
 from tfrecords import Record, shards
 
 # One in-process worker: the jobs' tests compare outputs, not speed.
@@ -130,3 +131,13 @@ def same_shards(one: Path, two: Path) -> bool:
     names = sorted(p.name for p in one.glob(f"*{shards.SUFFIX}"))
     return bool(names) and names == sorted(p.name for p in two.glob(f"*{shards.SUFFIX}")) and all(
         (one / name).read_bytes() == (two / name).read_bytes() for name in names)
+
+
+def tiny(vgg_npz: str, **changes) -> TrainConfig:
+    """A training config at the tiny records' scale: width 8, batches of 4, every step logged and
+    checkpointed, float32 on one device, so a test trains a few steps in seconds."""
+    values = dict(generator="context-encoder", width=8, bottleneck=32, batch_size=4, phase_steps=(2, 2), vgg_weights=vgg_npz, lr_g=1e-3,
+                  lr_d=1e-4, log_every=1, image_every=1000, eval_every=1000, checkpoint_every=1, eval_images=4,
+                  shuffle_buffer=16, strategy="default", mixed_precision="off", jit_compile="off")
+    values.update(changes)
+    return TrainConfig(**values)

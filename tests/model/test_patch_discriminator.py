@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.config import TrainConfig
 from model.patch_discriminator import build_patch_discriminator
 from model.run_files import resolve_config
 from model.train import Trainer
+from tests.builders import tiny
 from tfrecords.geometry import Geometry
 
 
@@ -44,16 +44,9 @@ def test_training_calls_bring_every_kernels_spectral_norm_to_one():
         assert largest == pytest.approx(1.0, abs=0.01), layer.name
 
 
-def _config(vgg_npz: str, **changes) -> TrainConfig:
-    values = dict(generator="unet", discriminator="patch", width=8, batch_size=4, phase_steps=(1, 2),
-                  vgg_weights=vgg_npz, lr_d=1e-3, log_every=1, image_every=1000, eval_every=1000, checkpoint_every=1,
-                  eval_images=4, shuffle_buffer=16, strategy="default", mixed_precision="off", jit_compile="off")
-    return TrainConfig(**{**values, **changes})
-
-
 def test_a_joint_phase_with_the_patch_discriminator_trains_it_and_resumes(tiny_records, imagenet_vgg_npz, tmp_path):
     model_dir = str(tmp_path / "run")
-    trainer = Trainer(_config(imagenet_vgg_npz), tiny_records, model_dir)
+    trainer = Trainer(tiny(imagenet_vgg_npz, generator="unet", discriminator="patch", phase_steps=(1, 2), lr_d=1e-3), tiny_records, model_dir)
     assert trainer.discriminator.name == "patch_discriminator"
     before = [v.numpy().copy() for v in trainer.discriminator.weights]
     summary = trainer.run()
@@ -62,7 +55,7 @@ def test_a_joint_phase_with_the_patch_discriminator_trains_it_and_resumes(tiny_r
     logged = json.load(open(f"{model_dir}/config.json"))
     assert logged["discriminator"] == "patch" and summary["step"] == 3
     # A resumed run restores the discriminator, the power iteration's vectors included.
-    resumed = Trainer(_config(imagenet_vgg_npz, phase_steps=(1, 3)), tiny_records, model_dir)
+    resumed = Trainer(tiny(imagenet_vgg_npz, generator="unet", discriminator="patch", phase_steps=(1, 3), lr_d=1e-3), tiny_records, model_dir)
     assert resumed.restore() == 3
     for saved, restored in zip(after, resumed.discriminator.weights):
         np.testing.assert_array_equal(saved.numpy(), restored.numpy())

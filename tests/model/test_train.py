@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tests.builders import build_tiny_records
+from tests.builders import build_tiny_records, tiny
 
 from model.config import TrainConfig
 from common.cpu import cpu_has_amx_bfloat16
@@ -37,12 +37,6 @@ def vgg_npz(imagenet_vgg_npz):
     return imagenet_vgg_npz
 
 
-def tiny(vgg_npz, **changes) -> TrainConfig:
-    values = dict(generator="context-encoder", width=8, bottleneck=32, batch_size=4, phase_steps=(2, 2), vgg_weights=vgg_npz, lr_g=1e-3,
-                  lr_d=1e-4, log_every=1, image_every=1000, eval_every=1000, checkpoint_every=1, eval_images=4,
-                  shuffle_buffer=16, strategy="default", mixed_precision="off", jit_compile="off")
-    values.update(changes)
-    return TrainConfig(**values)
 
 
 def weights_of(trainer: Trainer) -> list[np.ndarray]:
