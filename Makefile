@@ -40,7 +40,7 @@ BOTTLENECK ?= 4000
 WIDTH      ?= 64
 # The demo trains the gated U-Net (the default generator) at half the paper's width for a step budget
 # that keeps `make demo` near 20-30 minutes on a 2-core CPU; a larger DEMO_STEPS scores better
-# (bench/RESULTS.md). The bottleneck is the context encoder's (TRAIN_ARGS="--generator context-encoder").
+# (bench/RESULTS.md). The bottleneck is the context encoder's (TRAIN_ARGS="--generator context-encoder --lr-g 2e-4").
 DEMO_STEPS ?= 1000
 DEMO_BOTTLENECK ?= 1000
 DEMO_WIDTH ?= 32

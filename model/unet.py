@@ -3,7 +3,7 @@
     masked crop (+ mask) -> harmonic fill of the hole (model/harmonic_fill.py), mask as a channel
       S x S x 4
       | encoder: gated Conv 5x5 /2 -> w, gated Conv 3x3 /2 -> 2w, gated Conv 3x3 /2 -> 4w   (S/8 side)
-      | middle: 4 gated Conv 3x3 at 4w, dilation 2, 4, 8, 16, each added to its input
+      | middle: 4 gated Conv 3x3 at 4w, dilation 1, 2, 5, 9, each added to its input
       |         (a receptive field wider than the crop, so the whole context reaches every hole pixel)
       | decoder: bilinear x2, concatenate the encoder's map of that side (skip), gated Conv 3x3
       |          -> 2w, w, w/2; the last skip is the input itself
@@ -29,7 +29,11 @@ from tfrecords.geometry import Geometry
 from tfrecords.masks import centre_mask
 
 DOWNSAMPLINGS = 3
-MIDDLE_DILATIONS = (2, 4, 8, 16)
+# Rates with no common factor ("hybrid dilated convolution", Wang et al., "Understanding Convolution for
+# Semantic Segmentation", 2018): with every rate even (2, 4, 8, 16) a cell of the S/8 map reached only
+# the cells an even number away, and the fills of a model trained longer carried a plaid of lines
+# (bench.block_pattern, bench/RESULTS.md). The span, 1 + 2 * (1 + 2 + 5 + 9) = 35 cells, is twice S/8.
+MIDDLE_DILATIONS = (1, 2, 5, 9)
 
 
 class GatedConv2D(keras.layers.Layer):
