@@ -32,7 +32,7 @@ DOWNSAMPLINGS = 3
 # Rates with no common factor ("hybrid dilated convolution", Wang et al., "Understanding Convolution for
 # Semantic Segmentation", 2018): with every rate even (2, 4, 8, 16) a cell of the S/8 map reached only
 # the cells an even number away, and the fills of a model trained longer carried a plaid of lines
-# (bench.block_pattern, bench/RESULTS.md). The span, 1 + 2 * (1 + 2 + 5 + 9) = 35 cells, is twice S/8.
+# (bench.block_pattern, bench/RESULTS.md). The span, 1 + 2 * (1 + 2 + 5 + 9) = 35 cells, is over twice S/8.
 MIDDLE_DILATIONS = (1, 2, 5, 9)
 
 
