@@ -37,8 +37,6 @@ def vgg_npz(imagenet_vgg_npz):
     return imagenet_vgg_npz
 
 
-
-
 def weights_of(trainer: Trainer) -> list[np.ndarray]:
     return ([v.numpy() for v in trainer.generator.weights] + [v.numpy() for v in trainer.discriminator.weights]
             + [v.numpy() for v in trainer.optimizer_g.variables] + [v.numpy() for v in trainer.optimizer_d.variables])

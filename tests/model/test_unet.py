@@ -13,7 +13,7 @@ from model.hole_layouts import CentreHole, HolesAnywhere
 from model.inference import inpaint, inpaint_anywhere
 from model.self_ensemble import DEFAULT_SELF_ENSEMBLE
 from model.train import Trainer
-from model.unet import MIDDLE_DILATIONS, GatedConv2D, build_unet
+from model.unet import DOWNSAMPLINGS, MIDDLE_DILATIONS, GatedConv2D, build_unet
 from tfrecords.geometry import Geometry
 from tfrecords.masks import centre_mask
 
@@ -82,9 +82,10 @@ def test_the_unets_middle_carries_a_change_to_every_cell_of_its_map():
     import keras
 
     keras.utils.set_random_seed(2)
-    g = build_unet(Geometry(), width=8)
-    side = 128 // 8
-    x = np.random.default_rng(0).normal(0, 1, (1, side, side, 32)).astype(np.float32)
+    width = 8
+    g = build_unet(Geometry(), width=width)
+    side = Geometry().image_size // 2 ** DOWNSAMPLINGS
+    x = np.random.default_rng(0).normal(0, 1, (1, side, side, 4 * width)).astype(np.float32)
 
     def middle(x):
         for rate in MIDDLE_DILATIONS:
