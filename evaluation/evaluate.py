@@ -13,7 +13,7 @@ two perceptual metrics, batched:
   null and says why in metrics.json.
 Both are distances: lower is better. The data set's hole layout (manifest.json `holes.layout`,
 tfrecords/masks.py) decides the rest, and the export must serve the same one (inpainting.json
-`holes`), else a one-line error:
+`holes`) or be a mask model, which is given the centre box as its mask; else a one-line error:
 - `center`: the hole is the 56x56 centre box; PSNR, SSIM, L1, L2 on the hole and on the 64x64
   patch, the VGG feature distance on the patch;
 - `anywhere`: each record's own mask (boxes, strokes, a user's) goes to the mask model's `masks`
@@ -129,14 +129,15 @@ def held_out_split(manifest: dict[str, Any]) -> str:
     return "test" if manifest.get("splits", {}).get("test", {}).get("records", 0) else "eval"
 
 
-def check_layouts(model_dir: str, data_dir: str, manifest: dict[str, Any]) -> HoleLayout:
-    """The hole layout the export and the data set share; LayoutMismatch where they differ."""
+def check_layouts(model_dir: str, data_dir: str, manifest: dict[str, Any]) -> tuple[HoleLayout, HoleLayout]:
+    """The hole layouts of the export and of the data set: the same one, or a mask model (which fills
+    any hole it is given, the centre box among them) on centre-hole data; LayoutMismatch otherwise."""
     model, data = hole_layout(export_hole_layout(model_dir)), hole_layout(shards.hole_layout(manifest))
-    if model.name != data.name:
+    if model.name != data.name and not (model.serves_masks and data.fixed_hole):
         raise LayoutMismatch(f"the model {model_dir} fills {model.description} but the data {data_dir} holds "
                              f"{data.description}: score it on data with {model.description}, or score a model "
                              "trained on data like this")
-    return data
+    return model, data
 
 
 def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
@@ -184,7 +185,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
     check_methods(methods or ())
     baselines = tuple(name for name in labels if name in BASELINE_LABELS)
     inpainter, geometry = load_inpainter(model_dir)
-    holes = check_layouts(model_dir, data_dir, manifest)
+    model_holes, holes = check_layouts(model_dir, data_dir, manifest)
     perceptual = PerceptualMetrics(holes.perceptual_box(geometry), vgg_weights)
     os.makedirs(output_dir, exist_ok=True)
     per_kind: dict[str, list[dict[str, Any]]] = {}  # kind -> each image's {"scores", "hole_area"}
@@ -197,7 +198,7 @@ def evaluate(model_dir: str, data_dir: str, output_dir: str, split: str | None =
             filled = list(pool.map(lambda m: run_baselines(*m, radius, baselines), zip(batch.masked, batch.masks)))
             outputs = {name: np.stack([f[name] for f in filled]) for name in baselines}
             if "model" in labels:
-                outputs["model"] = inpainter(**holes.serving_feed(batch.masked, batch.masks))["inpainted"].numpy()
+                outputs["model"] = inpainter(**model_holes.serving_feed(batch.masked, batch.masks))["inpainted"].numpy()
             scored = perceptual(outputs, batch.originals)
             for i, (key, kind) in enumerate(zip(batch.keys, batch.kinds)):
                 original, mask = batch.originals[i], batch.masks[i]
