@@ -65,6 +65,47 @@ def hole_feature_loss(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor, 
     return feature_loss(vgg, composite(predicted, truth, mask), truth)
 
 
+def feature_and_style_losses(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor,
+                             mask: tf.Tensor | None = None, overlap: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
+    """`feature_loss` and `style_loss` from one pass of each image through VGG16: of the centre patch,
+    or (with the crops' `mask`) of the prediction composited into its context, the style of each
+    hole's region (`hole_region`, `overlap` px around the hole) alone."""
+    if mask is not None:
+        predicted = composite(predicted, truth, mask)
+    ours = vgg_features(vgg, predicted)
+    theirs = [tf.stop_gradient(f) for f in vgg_features(vgg, truth)]
+    region = None if mask is None else hole_region(mask, overlap)
+    return _feature_error(ours, theirs, axis=None), style_loss(ours, theirs, region)
+
+
+def gram_matrices(features: tf.Tensor, region: tf.Tensor | None = None) -> tf.Tensor:
+    """(N, C, C) the features' second moments over each image's `region` (N, S, S, 1 weights at the
+    image's side, a multiple of the features'), or over the whole image without one: which channels
+    fire together there, wherever they fire (Gatys et al. 2016's texture statistics)."""
+    if region is None:
+        pixels = tf.cast(tf.shape(features)[1] * tf.shape(features)[2], tf.float32)
+        return tf.einsum("nhwc,nhwd->ncd", features, features) / pixels
+    factor = region.shape[1] // features.shape[1]
+    weights = tf.nn.avg_pool2d(region, factor, factor, "VALID") if factor > 1 else region
+    pixels = tf.reduce_sum(weights, axis=[1, 2, 3])[:, None, None]
+    return tf.einsum("nhwc,nhwd->ncd", features * weights, features) / tf.maximum(pixels, 1.0)
+
+
+def style_loss(predicted_features: list[tf.Tensor], truth_features: list[tf.Tensor],
+               region: tf.Tensor | None = None) -> tf.Tensor:
+    """Sum over the VGG layers of the mean absolute difference of the Gram matrices (`gram_matrices`,
+    over `region` when given), each divided by the truth's mean absolute Gram entry, so each layer
+    weighs alike, as in `feature_loss`. The feature loss asks for each feature where the truth has it,
+    and a blur is its least-risk answer where the hole could hold several; this term asks only that
+    the fill's textures be the truth's textures, wherever they lie (Liu et al. 2018's style loss)."""
+    terms = []
+    for ours, theirs in zip(predicted_features, truth_features):
+        truth_gram = gram_matrices(theirs, region)
+        terms.append(tf.reduce_mean(tf.abs(gram_matrices(ours, region) - truth_gram))
+                     / (tf.reduce_mean(tf.abs(truth_gram)) + 1e-3))
+    return tf.add_n(terms)
+
+
 def feature_loss(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) -> tf.Tensor:
     """Sum over VGG16 conv1_1, conv2_1, conv3_1 of the mean squared feature difference.
 
@@ -90,14 +131,19 @@ def feature_distances(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) 
 def _normalised_feature_error(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor, axis) -> tf.Tensor:
     """Sum over the VGG layers of the mean squared feature difference over `axis`, each divided by the
     truth's mean square over `axis`."""
-    predicted_features = vgg_features(vgg, predicted)
     truth_features = [tf.stop_gradient(f) for f in vgg_features(vgg, truth)]
+    return _feature_error(vgg_features(vgg, predicted), truth_features, axis)
+
+
+def _feature_error(predicted_features: list[tf.Tensor], truth_features: list[tf.Tensor], axis) -> tf.Tensor:
     return tf.add_n([tf.reduce_mean(tf.square(ours - theirs), axis) / (tf.reduce_mean(tf.square(theirs), axis) + 1e-3)
                      for ours, theirs in zip(predicted_features, truth_features)])
 
 
-def structural_loss(pixel: tf.Tensor, feature: tf.Tensor, lambda_feat: float) -> tf.Tensor:
-    return pixel + lambda_feat * feature
+def structural_loss(pixel: tf.Tensor, feature: tf.Tensor, lambda_feat: float,
+                    style: tf.Tensor | None = None, lambda_style: float = 0.0) -> tf.Tensor:
+    loss = pixel + lambda_feat * feature
+    return loss if style is None else loss + lambda_style * style
 
 
 def generator_adversarial_loss(fake_logits: tf.Tensor) -> tf.Tensor:

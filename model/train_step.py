@@ -41,15 +41,18 @@ class TrainStep:
 
     def structural(self, predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor | None = None) -> Losses:
         """The structural loss of the centre patch, or (with the crops' `mask`) of each crop's hole."""
+        c = self.config
         if mask is None:
-            pixel = losses.pixel_loss(predicted, truth, self.ring, self.config.pixel_loss)
-            feature = losses.feature_loss(self.vgg, predicted, truth)
+            pixel = losses.pixel_loss(predicted, truth, self.ring, c.pixel_loss)
         else:
-            pixel = losses.hole_pixel_loss(predicted, truth, mask, self.geometry.overlap, self.config.overlap_weight,
-                                           self.config.pixel_loss)
-            feature = losses.hole_feature_loss(self.vgg, predicted, truth, mask)
-        return {"pixel": pixel, "feature": feature,
-                "structural": losses.structural_loss(pixel, feature, self.config.lambda_feat)}
+            pixel = losses.hole_pixel_loss(predicted, truth, mask, self.geometry.overlap, c.overlap_weight, c.pixel_loss)
+        if c.lambda_style:
+            feature, style = losses.feature_and_style_losses(self.vgg, predicted, truth, mask, self.geometry.overlap)
+            return {"pixel": pixel, "feature": feature, "style": style,
+                    "structural": losses.structural_loss(pixel, feature, c.lambda_feat, style, c.lambda_style)}
+        feature = (losses.feature_loss(self.vgg, predicted, truth) if mask is None
+                   else losses.hole_feature_loss(self.vgg, predicted, truth, mask))
+        return {"pixel": pixel, "feature": feature, "structural": losses.structural_loss(pixel, feature, c.lambda_feat)}
 
     def _scaled(self, loss: tf.Tensor, optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
         # Each replica's gradient is summed over replicas: average by their count.

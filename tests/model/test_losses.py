@@ -144,3 +144,47 @@ def test_hole_feature_loss_sees_only_the_hole(vgg):
     assert float(losses.hole_feature_loss(vgg, inside_changed, photo, mask)) == pytest.approx(
         float(losses.feature_loss(vgg, inside_changed, photo)), rel=1e-5)
     assert float(losses.hole_feature_loss(vgg, inside_changed, photo, mask)) > 0.01
+
+
+def _texture(name: str, top: int, left: int, side: int = 64) -> tf.Tensor:
+    grey = getattr(data, name)()[top:top + side, left:left + side].astype(np.float32) / 127.5 - 1.0
+    return tf.constant(np.repeat(grey[None, :, :, None], 3, axis=-1))
+
+
+def test_the_style_loss_asks_for_the_truths_texture_wherever_it_lies(vgg):
+    """Grass shifted by a few pixels has the truth's texture and the blurred truth has none: the
+    feature loss, which compares each place with the truth, prefers the blur; the style term (Gram
+    matrices) prefers the shifted grass by far, and is zero on the truth itself."""
+    truth, shifted = _texture("grass", 200, 200), _texture("grass", 207, 211)
+    blurred = tf.constant(filters.gaussian(truth.numpy()[0], sigma=2, channel_axis=-1)[None], tf.float32)
+
+    def both(predicted):
+        return [float(v) for v in losses.feature_and_style_losses(vgg, predicted, truth)]
+
+    (feature_shifted, style_shifted), (feature_blurred, style_blurred) = both(shifted), both(blurred)
+    assert feature_shifted > feature_blurred
+    assert style_shifted < style_blurred / 3
+    assert both(truth) == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert feature_blurred == pytest.approx(float(losses.feature_loss(vgg, blurred, truth)), rel=1e-5)
+
+
+def test_the_style_loss_of_holes_anywhere_sees_only_the_holes_region(vgg):
+    """With a mask, the prediction is composited into its context and the Gram matrices weigh each
+    place by the hole's region (the hole grown by the overlap): outside it nothing counts."""
+    photo = tf.constant(data.coffee()[100:164, 200:264].astype(np.float32)[None] / 127.5 - 1.0)
+    mask = np.zeros((1, 64, 64, 1), bool)
+    mask[0, 20:40, 12:48] = True
+    mask = tf.constant(mask)
+    outside_changed = tf.where(mask, photo, -photo)
+    assert [float(v) for v in losses.feature_and_style_losses(vgg, outside_changed, photo, mask, overlap=4)] == (
+        pytest.approx([0.0, 0.0], abs=1e-6))
+    inside_changed = tf.where(mask, -photo, photo)
+    feature, style = losses.feature_and_style_losses(vgg, inside_changed, photo, mask, overlap=4)
+    assert float(feature) == pytest.approx(float(losses.hole_feature_loss(vgg, inside_changed, photo, mask)), rel=1e-5)
+    assert float(style) > 0.1
+    # The Gram matrices over a region of ones are those of the whole image.
+    features = vgg(tf.random.stateless_uniform([2, 16, 16, 3], [3, 4], -100, 100))
+    for f in features:
+        np.testing.assert_allclose(losses.gram_matrices(f, tf.ones([2, 16, 16, 1])), losses.gram_matrices(f),
+                                   rtol=1e-5)
+    assert float(losses.structural_loss(tf.constant(0.5), tf.constant(2.0), 1.0, tf.constant(3.0), 0.25)) == 3.25

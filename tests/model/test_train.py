@@ -497,6 +497,32 @@ def test_a_few_steps_on_holes_anywhere_lower_the_loss_and_export_the_mask_model(
     assert structural() < 0.7 * before
 
 
+def test_the_style_term_joins_the_structural_loss_it_is_weighted_in(anywhere_records, tiny_records, vgg_npz,
+                                                                     tmp_path):
+    """--lambda-style adds the Gram-matrix term to the loss a step descends, for both hole layouts;
+    the steps log it, and they lower it. At 0 the term is left out, VGG16's pass with it."""
+    for name, records in (("centre", tiny_records), ("anywhere", anywhere_records("boxes"))):
+        trainer = Trainer(tiny(vgg_npz, phase_steps=(30, 0), lr_g=3e-3, lambda_style=0.5), records,
+                          str(tmp_path / name))
+        batch = next(iter(train_dataset(records, trainer.geometry, 8, seed=9, shuffle_buffer=16, flip=False,
+                                        holes=trainer.holes)))
+        inputs = trainer.holes.network_inputs(batch)
+
+        def values():
+            predicted = trainer.generator(inputs["inputs"], training=True)
+            return trainer.train_steps.structural(predicted, inputs["truth"], inputs.get("mask"))
+
+        before = {k: float(v) for k, v in values().items()}
+        assert before["structural"] == pytest.approx(before["pixel"] + before["feature"] + 0.5 * before["style"],
+                                                     rel=1e-5)
+        logged = [trainer.train_step(batch) for _ in range(30)]
+        assert set(logged[0]) == {"pixel", "feature", "style", "structural", "generator"}
+        assert float(values()["style"]) < 0.7 * before["style"]
+    without = Trainer(tiny(vgg_npz, phase_steps=(1, 0), lambda_style=0.0), tiny_records, str(tmp_path / "without"))
+    assert set(without.train_step(next(iter(train_dataset(tiny_records, without.geometry, 4, seed=9, shuffle_buffer=16,
+                                                          flip=False))))) == {"pixel", "feature", "structural", "generator"}
+
+
 def test_resuming_a_run_on_data_of_another_hole_layout_is_a_one_line_error(tiny_records, anywhere_records, vgg_npz,
                                                                          tmp_path, caplog):
     model_dir = str(tmp_path / "run")
