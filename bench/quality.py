@@ -56,8 +56,8 @@ def _patch_gan(steps: int, weight: float) -> list[str]:
 
 # name: (what it changes, the model.train options for a step budget)
 VARIANTS = {
-    "measured": ("the default recipe: the gated U-Net, structural loss with the style term at 0.25, flips, "
-                 "quarter turns, colour jitter, weight average", _with_steps()),
+    "measured": ("the default recipe: the gated U-Net, structural loss, flips, quarter turns, colour "
+                 "jitter, weight average", _with_steps()),
     "no_quarter_turns": ("flips but no quarter turns (the measured recipe until quarter turns became a default)",
                          _with_steps("--no-quarter-turns")),
     "raw_weights": ("no weight average (ema_momentum 0): the raw weights are evaluated and exported",
@@ -82,10 +82,8 @@ VARIANTS = {
                        "(adversarial weight 0.01, D at G's rate 2e-4)", lambda steps: _patch_gan(steps, 0.01)),
     "patch_gan_0.1": ("as patch_gan_0.01 at adversarial weight 0.1", lambda steps: _patch_gan(steps, 0.1)),
     "patch_gan_1": ("as patch_gan_0.01 at adversarial weight 1", lambda steps: _patch_gan(steps, 1.0)),
-    "no_style": ("the structural loss alone, without the style term (the measured recipe until the style term "
-                 "was measured)", _with_steps("--lambda-style", "0")),
     **{f"style_{w}": (f"the style term (the hole's VGG16 Gram matrices against the truth's) at weight {w}, "
-                      "not 0.25", _with_steps("--lambda-style", w)) for w in ("1", "4")},
+                      "for texture", _with_steps("--lambda-style", w)) for w in ("0.25", "1")},
     "lr_2e-4": ("the generator's learning rate at 2e-4, the default until 1e-3 was measured", _with_steps("--lr-g", "2e-4")),
     "paper": ("the paper's recipe (--recipe paper) at the same batch size", _with_steps("--recipe", "paper")),
     "context_encoder": ("the paper's context encoder (1x1 bottleneck, resize-conv decoder) as the generator, at "

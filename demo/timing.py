@@ -27,9 +27,9 @@ MEASURED_CORES = 2
 PREPROCESS_START, PREPROCESS_PER_PHOTO = 5.0, 0.009
 TRAIN_START = 20.0
 # Images trained a second with the periodic evaluations, per generator, as `make demo` measured them on
-# a quiet machine (bench/RESULTS.md "Demo timing"), the U-Net's with the style term's 1.16x; its float32
-# rate from its step time against the context encoder's.
-TRAIN_IMAGES_PER_SECOND = {"unet": {"bfloat16": 26.0, "float32": 9.1},
+# a quiet machine (bench/RESULTS.md "Demo timing"); the U-Net's float32 rate from its step time against
+# the context encoder's.
+TRAIN_IMAGES_PER_SECOND = {"unet": {"bfloat16": 30.0, "float32": 10.6},
                            "context-encoder": {"bfloat16": 87.0, "float32": 37.0}}
 # Holes anywhere: the generator predicts the whole crop and VGG16 sees it whole. The context encoder
 # (with its harmonic start) trained 2.8x slower than on the centre hole, the U-Net 1.3x (the same runs
