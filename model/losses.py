@@ -59,23 +59,21 @@ def composite(predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor) -> tf.Ten
     return tf.where(tf.cast(mask, tf.bool), tf.cast(predicted, tf.float32), tf.cast(truth, tf.float32))
 
 
-def hole_feature_loss(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """`feature_loss` of the prediction composited into its context against the truth: only the
-    hole's pixels differ, and the hole's gradient reaches the prediction."""
-    return feature_loss(vgg, composite(predicted, truth, mask), truth)
-
-
-def feature_and_style_losses(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor,
-                             mask: tf.Tensor | None = None, overlap: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
-    """`feature_loss` and `style_loss` from one pass of each image through VGG16: of the centre patch,
-    or (with the crops' `mask`) of the prediction composited into its context, the style of each
-    hole's region (`hole_region`, `overlap` px around the hole) alone."""
+def feature_and_style_losses(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor, mask: tf.Tensor | None = None,
+                             overlap: int = 0, style: bool = True) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """`feature_loss` and, unless `style` is False (then None), `style_loss` from the same pass of each
+    image through VGG16: of the centre patch, or (with the crops' `mask`) of the prediction composited
+    into its context, where only the hole's pixels differ from the truth and the hole's gradient
+    reaches the prediction; the style of each hole's region (`hole_region`, `overlap` px around the
+    hole) alone."""
     if mask is not None:
         predicted = composite(predicted, truth, mask)
     ours = vgg_features(vgg, predicted)
     theirs = [tf.stop_gradient(f) for f in vgg_features(vgg, truth)]
-    region = None if mask is None else hole_region(mask, overlap)
-    return _feature_error(ours, theirs, axis=None), style_loss(ours, theirs, region)
+    feature = _feature_error(ours, theirs, axis=None)
+    if not style:
+        return feature, None
+    return feature, style_loss(ours, theirs, None if mask is None else hole_region(mask, overlap))
 
 
 def gram_matrices(features: tf.Tensor, region: tf.Tensor | None = None) -> tf.Tensor:

@@ -46,13 +46,11 @@ class TrainStep:
             pixel = losses.pixel_loss(predicted, truth, self.ring, c.pixel_loss)
         else:
             pixel = losses.hole_pixel_loss(predicted, truth, mask, self.geometry.overlap, c.overlap_weight, c.pixel_loss)
-        if c.lambda_style:
-            feature, style = losses.feature_and_style_losses(self.vgg, predicted, truth, mask, self.geometry.overlap)
-            return {"pixel": pixel, "feature": feature, "style": style,
-                    "structural": losses.structural_loss(pixel, feature, c.lambda_feat, style, c.lambda_style)}
-        feature = (losses.feature_loss(self.vgg, predicted, truth) if mask is None
-                   else losses.hole_feature_loss(self.vgg, predicted, truth, mask))
-        return {"pixel": pixel, "feature": feature, "structural": losses.structural_loss(pixel, feature, c.lambda_feat)}
+        feature, style = losses.feature_and_style_losses(self.vgg, predicted, truth, mask, self.geometry.overlap,
+                                                         style=bool(c.lambda_style))
+        values = {"pixel": pixel, "feature": feature,
+                  "structural": losses.structural_loss(pixel, feature, c.lambda_feat, style, c.lambda_style)}
+        return values if style is None else {**values, "style": style}
 
     def _scaled(self, loss: tf.Tensor, optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
         # Each replica's gradient is summed over replicas: average by their count.
