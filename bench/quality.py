@@ -82,8 +82,9 @@ VARIANTS = {
                        "(adversarial weight 0.01, D at G's rate 2e-4)", lambda steps: _patch_gan(steps, 0.01)),
     "patch_gan_0.1": ("as patch_gan_0.01 at adversarial weight 0.1", lambda steps: _patch_gan(steps, 0.1)),
     "patch_gan_1": ("as patch_gan_0.01 at adversarial weight 1", lambda steps: _patch_gan(steps, 1.0)),
+    "no_style": ("no style term (--lambda-style 0; the centre hole's default is 0.25)", _with_steps("--lambda-style", "0")),
     **{f"style_{w}": (f"the style term (the hole's VGG16 Gram matrices against the truth's) at weight {w}, "
-                      "for texture", _with_steps("--lambda-style", w)) for w in ("0.25", "1")},
+                      "for texture", _with_steps("--lambda-style", w)) for w in ("0.15", "0.25", "1")},
     "lr_2e-4": ("the generator's learning rate at 2e-4, the default until 1e-3 was measured", _with_steps("--lr-g", "2e-4")),
     "paper": ("the paper's recipe (--recipe paper) at the same batch size", _with_steps("--recipe", "paper")),
     "context_encoder": ("the paper's context encoder (1x1 bottleneck, resize-conv decoder) as the generator, at "

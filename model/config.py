@@ -25,6 +25,10 @@ DISCRIMINATORS = ("dcgan", "patch")
 GENERATOR_COARSE_FILLS = ("none", "harmonic")
 COARSE_FILLS = ("auto", *GENERATOR_COARSE_FILLS)
 AUTO_COARSE_FILL = {"anywhere": "harmonic", "center": "none"}
+# The style term's weight that "auto" picks per hole layout: 0.25 for the centre hole, where it gave
+# better LPIPS at the same PSNR, L1 and SSIM on two seeds; none for holes anywhere, where at 0.25 it
+# cost 0.5 dB and 0.03 SSIM (bench/RESULTS.md, "The generator").
+AUTO_LAMBDA_STYLE = {"anywhere": 0.0, "center": 0.25}
 LR_SCHEDULES = ("constant", "cosine")
 PIXEL_LOSSES = ("mse", "l1")
 # What checkpoint selection can rank by, and how it names it: hole L1 (lower is better) or PSNR (higher).
@@ -70,10 +74,9 @@ class TrainConfig:
     lambda_adv: float = 0.001
     lambda_feat: float = 1.0
     # Weight of the style term (model/losses.py style_loss: the hole's VGG Gram matrices against the
-    # truth's), added to the structural loss; 0 leaves it out. At 0.25 the centre hole's fills score
-    # better on LPIPS at the same PSNR, but holes anywhere lose 0.5 dB and 0.03 SSIM for it; at 1 every
-    # fill gets a stock texture (bench/RESULTS.md, "The generator").
-    lambda_style: float = 0.0
+    # truth's), added to the structural loss; 0 leaves it out, "auto" is resolved by the hole layout
+    # (AUTO_LAMBDA_STYLE) when training starts. At 1 every fill gets a stock texture (bench/RESULTS.md).
+    lambda_style: float | str = "auto"
     overlap_weight: float = 10.0
     # The pixel term's error: squared ("mse", the structural loss's) or absolute ("l1").
     pixel_loss: str = "mse"
@@ -118,6 +121,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.phase_steps = tuple(int(s) for s in self.phase_steps)
+        if self.lambda_style != "auto":
+            try:
+                self.lambda_style = float(self.lambda_style)  # the command line gives a string
+            except (TypeError, ValueError):
+                raise ValueError(f"lambda_style must be a weight >= 0 or 'auto', got {self.lambda_style!r}") from None
+            if self.lambda_style < 0:
+                raise ValueError(f"lambda_style must be a weight >= 0 or 'auto', got {self.lambda_style}")
         if len(self.phase_steps) != 2 or min(self.phase_steps) < 0 or self.steps < 1:
             raise ValueError(f"phase_steps {self.phase_steps} must be two non-negative step counts, not both 0")
         for name in ("bottleneck", "width", "batch_size", "log_every", "image_every", "eval_every",
@@ -154,10 +164,11 @@ class TrainConfig:
         return structural, steps - structural
 
     def for_layout(self, holes: str) -> "TrainConfig":
-        """This config with an "auto" coarse fill resolved for the data's hole layout."""
-        if self.coarse_fill != "auto":
-            return self
-        return dataclasses.replace(self, coarse_fill=AUTO_COARSE_FILL[holes])
+        """This config with its "auto" coarse fill and style weight resolved for the data's hole layout."""
+        resolved = {name: choices[holes] for name, choices in (("coarse_fill", AUTO_COARSE_FILL),
+                                                                 ("lambda_style", AUTO_LAMBDA_STYLE))
+                    if getattr(self, name) == "auto"}
+        return dataclasses.replace(self, **resolved)
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
