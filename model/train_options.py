@@ -20,7 +20,7 @@ HELP = {
     "lambda_rec": "weight of the structural loss in phase 2 (CE 0.999, TF reimplementation 1)",
     "lambda_adv": "weight of the adversarial loss in phase 2 (CE 0.001, TF reimplementation 0.1)",
     "lambda_feat": "weight of the VGG16 feature loss inside the structural loss",
-    "lambda_style": "weight of the style term (the hole's VGG16 Gram matrices against the truth's); 0: none; auto: 0.25 for the centre hole, 0 for holes anywhere",
+    "lambda_style": "weight of the style term (the hole's VGG16 Gram matrices against the truth's); 0: none; auto: 0.25 for the centre hole, 0.15 for holes anywhere",
     "overlap_weight": "pixel-loss weight of the overlap ring",
     "pixel_loss": "mse (the structural loss's squared error) | l1 (absolute error)",
     "vgg_weights": "imagenet | random | PATH (.npz, Keras notop .h5, Caffe vgg16.npy)",

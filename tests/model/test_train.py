@@ -249,9 +249,9 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
     assert TrainConfig().for_layout("anywhere").coarse_fill == "harmonic"
     assert TrainConfig().for_layout("center").coarse_fill == "none"
     assert TrainConfig(coarse_fill="harmonic").for_layout("center").coarse_fill == "harmonic"
-    # "auto" weighs the style term 0.25 for the centre hole and leaves it out for holes anywhere.
+    # "auto" weighs the style term 0.25 for the centre hole and 0.15 for holes anywhere.
     assert TrainConfig().for_layout("center").lambda_style == 0.25
-    assert TrainConfig().for_layout("anywhere").lambda_style == 0.0
+    assert TrainConfig().for_layout("anywhere").lambda_style == 0.15
     assert TrainConfig(lambda_style="0.5").for_layout("anywhere").lambda_style == 0.5  # as the flag gives it
     for wrong in ("-1", "heavy"):
         with pytest.raises(ValueError, match="lambda_style must be a weight >= 0 or 'auto'"):
