@@ -88,7 +88,8 @@ VARIANTS = {
     "lr_2e-4": ("the generator's learning rate at 2e-4, the default until 1e-3 was measured", _with_steps("--lr-g", "2e-4")),
     "paper": ("the paper's recipe (--recipe paper) at the same batch size", _with_steps("--recipe", "paper")),
     "context_encoder": ("the paper's context encoder (1x1 bottleneck, resize-conv decoder) as the generator, at "
-                        "the paper's learning rate 2e-4", _with_steps("--generator", "context-encoder", "--lr-g", "2e-4")),
+                        "the paper's learning rate 2e-4, no style term", _with_steps("--generator", "context-encoder", "--lr-g", "2e-4",
+                                                                        "--lambda-style", "0")),
     "unet": ("the gated U-Net generator (model/unet.py) in place of the context encoder",
              _with_steps("--generator", "unet")),
     "unet_views": ("the gated U-Net with fresh views: every step a new scale and place of each crop (and, holes "

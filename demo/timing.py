@@ -29,7 +29,10 @@ TRAIN_START = 20.0
 # Images trained a second with the periodic evaluations, per generator, as `make demo` measured them on
 # a quiet machine (bench/RESULTS.md "Demo timing"); the U-Net's float32 rate from its step time against
 # the context encoder's.
-TRAIN_IMAGES_PER_SECOND = {"unet": {"bfloat16": 30.0, "float32": 10.6},
+# The U-Net trains with the style term (`--lambda-style auto`), whose Gram matrices make a step 1.16x
+# slower than those rates were measured without it (bench/RESULTS.md, "The generator").
+STYLE_TERM_SLOWDOWN = 1.16
+TRAIN_IMAGES_PER_SECOND = {"unet": {"bfloat16": 30.0 / STYLE_TERM_SLOWDOWN, "float32": 10.6 / STYLE_TERM_SLOWDOWN},
                            "context-encoder": {"bfloat16": 87.0, "float32": 37.0}}
 # Holes anywhere: the generator predicts the whole crop and VGG16 sees it whole. The context encoder
 # (with its harmonic start) trained 2.8x slower than on the centre hole, the U-Net 1.3x (the same runs

@@ -37,7 +37,7 @@ SELECTION_METRICS = {"l1": "eval-split hole L1", "psnr": "eval-split hole PSNR"}
 # The paper's recipe (docs/DESIGN.md section 1): `python -m model.train --recipe paper`. The dataclass defaults
 # are the recipe chosen by measurement on held-out photos (bench/RESULTS.md, bench.quality).
 PAPER_RECIPE = {"generator": "context-encoder", "upsampling": "transpose", "color_jitter": 0.0, "grayscale_fraction": 0.0, "batch_size": 64,
-                "lambda_feat": 1.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0,
+                "lambda_feat": 1.0, "lambda_style": 0.0, "lambda_adv": 0.001, "phase_steps": (5000, 1000), "ema_momentum": 0.0,
                 "lr_g": 2e-4, "lr_schedule": "constant", "pixel_loss": "mse", "quarter_turns": False}
 RECIPES = ("measured", "paper")
 

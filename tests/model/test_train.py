@@ -233,6 +233,7 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
     assert paper["phase_steps"] == (50, 10) and paper["upsampling"] == "transpose" and paper["color_jitter"] == 0
     assert paper["batch_size"] == 16  # an explicit option beats the recipe
     assert paper["quarter_turns"] is False and paper["lr_g"] == 2e-4
+    assert paper["lambda_style"] == 0.0  # the paper's structural loss has no style term, whatever "auto" picks
     assert overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--quarter-turns"]))[
         "quarter_turns"] is True
     assert overrides_from_args(parser.parse_args(["--data", "d", "--model-dir", "m", "--no-quarter-turns"]))[
