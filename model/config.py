@@ -183,8 +183,9 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
         # A run written before the generator was a choice trained the context encoder: its checkpoints
-        # hold that network, whatever today's default is.
-        return cls(**{"generator": "context-encoder", **values})
+        # hold that network, whatever today's default is. One written before the style term trained
+        # without it, and resumes so.
+        return cls(**{"generator": "context-encoder", "lambda_style": 0.0, **values})
 
 
 # The run directory: what the trainer writes and `python -m model.export` reads back.

@@ -257,6 +257,9 @@ def test_config_errors_are_clear(tiny_records, tmp_path):
     for wrong in ("-1", "heavy"):
         with pytest.raises(ValueError, match="lambda_style must be a weight >= 0 or 'auto'"):
             TrainConfig(lambda_style=wrong)
+    written_before_the_style_term = TrainConfig().to_dict()
+    del written_before_the_style_term["lambda_style"]
+    assert TrainConfig.from_dict(written_before_the_style_term).lambda_style == 0.0  # resumes without it
     with pytest.raises(ValueError, match="coarse_fill must be one of"):
         TrainConfig(coarse_fill="telea")
     with pytest.raises(ValueError, match="fewer than one batch"):
