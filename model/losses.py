@@ -68,8 +68,7 @@ def feature_and_style_losses(vgg: keras.Model, predicted: tf.Tensor, truth: tf.T
     hole) alone."""
     if mask is not None:
         predicted = composite(predicted, truth, mask)
-    ours = vgg_features(vgg, predicted)
-    theirs = [tf.stop_gradient(f) for f in vgg_features(vgg, truth)]
+    ours, theirs = _features_of_both(vgg, predicted, truth)
     feature = _feature_error(ours, theirs, axis=None)
     if not style:
         return feature, None
@@ -129,8 +128,14 @@ def feature_distances(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor) 
 def _normalised_feature_error(vgg: keras.Model, predicted: tf.Tensor, truth: tf.Tensor, axis) -> tf.Tensor:
     """Sum over the VGG layers of the mean squared feature difference over `axis`, each divided by the
     truth's mean square over `axis`."""
-    truth_features = [tf.stop_gradient(f) for f in vgg_features(vgg, truth)]
-    return _feature_error(vgg_features(vgg, predicted), truth_features, axis)
+    return _feature_error(*_features_of_both(vgg, predicted, truth), axis)
+
+
+def _features_of_both(vgg: keras.Model, predicted: tf.Tensor,
+                      truth: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+    """The VGG16 features of the prediction and of the truth, the truth's outside the gradient
+    (`feature_loss` says why)."""
+    return vgg_features(vgg, predicted), [tf.stop_gradient(f) for f in vgg_features(vgg, truth)]
 
 
 def _feature_error(predicted_features: list[tf.Tensor], truth_features: list[tf.Tensor], axis) -> tf.Tensor:
