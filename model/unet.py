@@ -5,8 +5,8 @@
       | encoder: gated Conv 5x5 /2 -> w, gated Conv 3x3 /2 -> 2w, gated Conv 3x3 /2 -> 4w   (S/8 side)
       | middle: 4 gated Conv 3x3 at 4w, dilation 1, 2, 5, 9, each added to its input
       |         (a receptive field wider than the crop, so the whole context reaches every hole pixel)
-      | decoder: bilinear x2, concatenate the encoder's map of that side (skip), gated Conv 3x3
-      |          -> 2w, w, w/2; the last skip is the input itself
+      | decoder: [1, 2, 1] blur, bilinear x2, concatenate the encoder's map of that side (skip),
+      |          gated Conv 3x3 -> 2w, w, w/2; the last skip is the input itself
       | Conv 3x3 -> 3, started at zero, added to the harmonic fill
     predicted crop S x S x 3 in [-1, 1] (holes anywhere), or its centre patch P x P (centre hole)
 
@@ -16,7 +16,10 @@ input is trustworthy (the context) and where it is a fill (the hole), so the hol
 leak into the features as it does through a plain convolution. Skips carry the context's detail at
 full resolution past the narrow middle, which the context encoder's 1x1 bottleneck cannot. Bilinear
 upsampling then a 3x3 convolution spreads every input pixel evenly: no checkerboard (stride-2
-transposed convolutions) and no blocks (nearest-neighbour copies).
+transposed convolutions) and no blocks (nearest-neighbour copies). Bilinear x2 still turns a map's
+cell-by-cell alternation into pairs of equal pixels, and through three stages the fills carried a grid
+of 2-px pairs and 8-px lines (bench.block_pattern); the fixed blur before each upsampling takes that
+frequency out (the anti-aliasing of Zhang, "Making Convolutional Networks Shift-Invariant Again", 2019).
 """
 from __future__ import annotations
 
@@ -55,6 +58,18 @@ class GatedConv2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return self.conv.compute_output_shape(input_shape)[:-1] + (self.filters,)
+
+
+class NyquistBlur(keras.layers.Layer):
+    """A fixed [1, 2, 1] x [1, 2, 1] / 16 blur of each channel, edges reflected: zero response at the
+    map's Nyquist frequency, so no cell-by-cell alternation reaches the x2 upsampling after it, which
+    would turn it into a pattern of 2-px pairs (4-px cells, 8-px lines) at full resolution."""
+
+    def call(self, x):
+        kernel = tf.constant(np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0, x.dtype)[..., None, None]
+        kernel = tf.tile(kernel, [1, 1, tf.shape(x)[-1], 1])
+        padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+        return tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")
 
 
 class WithCentreHole(keras.layers.Layer):
@@ -97,6 +112,7 @@ def build_unet(geometry: Geometry, width: int = 32, dtype: str | keras.DTypePoli
         x = keras.layers.Add(name=f"middle_residual{rate}", dtype=dtype)([x, y])
     skips.pop()  # the middle's own side
     for i, filters in enumerate([2 * width, width, max(width // 2, 8)]):
+        x = NyquistBlur(name=f"decoder{i + 1}_blur", dtype=dtype)(x)
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{i + 1}_upsample", dtype=dtype)(x)
         x = keras.layers.Concatenate(name=f"decoder{i + 1}_skip", dtype=dtype)([x, skips.pop()])
         x = GatedConv2D(filters, 3, name=f"decoder{i + 1}", dtype=dtype)(x)

@@ -13,7 +13,7 @@ from model.hole_layouts import CentreHole, HolesAnywhere
 from model.inference import inpaint, inpaint_anywhere
 from model.self_ensemble import DEFAULT_SELF_ENSEMBLE
 from model.train import Trainer
-from model.unet import DOWNSAMPLINGS, MIDDLE_DILATIONS, GatedConv2D, build_unet
+from model.unet import DOWNSAMPLINGS, MIDDLE_DILATIONS, GatedConv2D, NyquistBlur, build_unet
 from tfrecords.geometry import Geometry
 from tfrecords.masks import centre_mask
 
@@ -96,6 +96,23 @@ def test_the_unets_middle_carries_a_change_to_every_cell_of_its_map():
     moved[0, side // 2, side // 2] += 1.0
     change = np.abs(middle(moved) - middle(x)).max(axis=-1)[0]
     assert (change > 0).all(), np.argwhere(change == 0)[:4]
+
+
+def test_the_decoder_blurs_each_map_before_doubling_it():
+    """Cell-by-cell alternation (the map's Nyquist frequency) is taken out before every x2 upsampling,
+    and smooth content passes: a constant unchanged, a ramp unchanged away from the edges."""
+    blur = NyquistBlur()
+    checker = np.where(np.add.outer(np.arange(8), np.arange(8)) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    stripes = np.broadcast_to(np.where(np.arange(8) % 2 == 0, 1.0, -1.0).astype(np.float32), (8, 8))
+    for pattern in (checker, stripes, stripes.T):
+        np.testing.assert_allclose(blur(np.stack([pattern, 2 * pattern], -1)[None]).numpy(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(blur(np.full((1, 8, 8, 3), 0.7, np.float32)).numpy(), 0.7, atol=1e-6)
+    ramp = np.broadcast_to(np.linspace(-1, 1, 8, dtype=np.float32)[None, :, None, None], (1, 8, 8, 2))
+    np.testing.assert_allclose(blur(ramp).numpy()[:, 1:-1], ramp[:, 1:-1], atol=1e-6)
+    g = build_unet(Geometry(), width=8)
+    names = [layer.name for layer in g.layers]
+    for i in range(1, DOWNSAMPLINGS + 1):
+        assert names.index(f"decoder{i}_blur") == names.index(f"decoder{i}_upsample") - 1
 
 
 def test_a_run_config_without_a_generator_is_a_context_encoders_run():
